@@ -1,0 +1,191 @@
+//! `pinpipe run`: the whole batch pipeline on the embedded default — posts through the ingest
+//! API's handler (in-process, with the original client's exact request bytes), raw objects
+//! landed in a local directory, batch-clean over what landed, Delta tables in a local lake —
+//! then a summary of what each table holds.
+
+use crate::posts::{self, Post};
+use crate::wire::kafka_body;
+use crate::CliError;
+use batch_clean::objects::{list_landed, s3_put_event};
+use batch_clean::{BatchCleanDeps, BatchReport, RawStores};
+use bytes::Bytes;
+use clap::Args;
+use http::{Method, Request, StatusCode};
+use indicatif::{ProgressBar, ProgressStyle};
+use ingest_api::{IngestDeps, RawLanding};
+use lake::{Lake, LakeTable};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Bucket name the local raw directory stands for in S3 events.
+pub const LOCAL_RAW_BUCKET: &str = "local-raw";
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// How many posts (pin + geo + user each) to generate.
+    #[arg(long, default_value_t = 1000)]
+    pub posts: usize,
+    /// Seed of the post generator: the same seed gives the same posts.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Lake root: a directory, file:// or s3:// URL.
+    #[arg(long, default_value = "./lake")]
+    pub lake: String,
+    /// Directory where the API lands raw batch records.
+    #[arg(long, default_value = "./raw")]
+    pub raw: PathBuf,
+    /// Post the rows of DIR/pin.jsonl, DIR/geo.jsonl and DIR/user.jsonl instead of generated ones.
+    #[arg(long, value_name = "DIR")]
+    pub from_dir: Option<PathBuf>,
+    /// Topic prefix (the original used the user id, e.g. 0a5e6ec37a2f).
+    #[arg(long, default_value = "0a5e6ec37a2f")]
+    pub prefix: String,
+    /// Objects cleaned per batch-clean invocation (like an SQS batch).
+    #[arg(long, default_value_t = 1000)]
+    pub batch_size: usize,
+}
+
+/// What posting through the API did.
+#[derive(Debug, Default)]
+pub struct PostReport {
+    pub sent: usize,
+    pub by_status: BTreeMap<u16, usize>,
+}
+
+pub async fn run(args: RunArgs) -> Result<(), CliError> {
+    let posts = match &args.from_dir {
+        Some(dir) => posts::from_dir(dir)?,
+        None => posts::generated(args.posts, args.seed),
+    };
+    let lake = Lake::open(&args.lake)?;
+    let landing = RawLanding::local_dir(&args.raw)?;
+    println!(
+        "pinpipe run: {} posts → ingest API (in-process) → raw {} → batch-clean → lake {}",
+        posts.len(),
+        args.raw.display(),
+        lake.root()
+    );
+    let ingest = IngestDeps {
+        raw: landing.clone(),
+    };
+    let sent = post_all(&posts, &args.prefix, &ingest).await;
+    println!(
+        "ingest API: {} requests, {}",
+        sent.sent,
+        sent.by_status
+            .iter()
+            .map(|(s, n)| format!("{n} × {s}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+
+    let deps = BatchCleanDeps {
+        raw: RawStores::Fixed(landing.store().clone()),
+        lake,
+    };
+    let cleaned = clean_landed(&deps, args.batch_size).await?;
+    println!(
+        "batch-clean: {} objects, {} records in → {} rows written, {} quarantined, {} duplicates, {} already committed",
+        cleaned.objects, cleaned.records_in, cleaned.rows_written, cleaned.quarantined,
+        cleaned.duplicates_skipped, cleaned.already_committed
+    );
+    print_lake_summary(&deps.lake).await
+}
+
+/// Sends every record of every post through the ingest API handler, as the original client.
+pub async fn post_all(posts: &[Post], prefix: &str, deps: &IngestDeps) -> PostReport {
+    let total: usize = posts.iter().map(Vec::len).sum();
+    let bar = progress(total as u64, "posting");
+    let mut report = PostReport::default();
+    for post in posts {
+        for (record_type, value) in post {
+            let request = Request::builder()
+                .method(Method::POST)
+                .uri(format!("/topics/{prefix}.{record_type}"))
+                .header("content-type", "application/vnd.kafka.json.v2+json")
+                .body(Bytes::from(kafka_body(value)));
+            let status = match request {
+                Ok(req) => ingest_api::handle(req, deps).await.status(),
+                Err(_) => StatusCode::BAD_REQUEST,
+            };
+            report.sent += 1;
+            *report.by_status.entry(status.as_u16()).or_default() += 1;
+            bar.inc(1);
+        }
+    }
+    bar.finish_and_clear();
+    report
+}
+
+/// Runs batch-clean over everything landed in the raw store, `batch_size` objects at a time.
+/// Objects cleaned before are recognised by the lake and skipped.
+pub async fn clean_landed(
+    deps: &BatchCleanDeps,
+    batch_size: usize,
+) -> Result<BatchReport, CliError> {
+    let RawStores::Fixed(store) = &deps.raw else {
+        return Err(CliError::Usage(
+            "cleaning landed objects needs a fixed raw store".into(),
+        ));
+    };
+    let objects = list_landed(store.as_ref(), LOCAL_RAW_BUCKET).await?;
+    let bar = progress(objects.len() as u64, "cleaning");
+    let mut total = BatchReport::default();
+    for chunk in objects.chunks(batch_size.max(1)) {
+        let event = s3_put_event(chunk);
+        let r = batch_clean::handle_s3(&event, deps).await?;
+        total.objects += r.objects;
+        total.missing_objects += r.missing_objects;
+        total.records_in += r.records_in;
+        total.rows_written += r.rows_written;
+        total.quarantined += r.quarantined;
+        total.duplicates_skipped += r.duplicates_skipped;
+        total.already_committed += r.already_committed;
+        total.quality_warnings += r.quality_warnings;
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    Ok(total)
+}
+
+/// Prints each table's row count and its first few rows.
+pub async fn print_lake_summary(lake: &Lake) -> Result<(), CliError> {
+    println!("\nlake {}:", lake.root());
+    for table in LakeTable::ALL {
+        let rows = lake.read_rows(table.name()).await?;
+        println!("  {:<11} {:>7} rows", table.name(), rows.len());
+    }
+    for table in [LakeTable::Pin, LakeTable::Geo, LakeTable::User] {
+        let rows = lake.read_rows(table.name()).await?;
+        if rows.is_empty() {
+            continue;
+        }
+        println!(
+            "\n{} (first {} of {}):",
+            table.name(),
+            rows.len().min(3),
+            rows.len()
+        );
+        for row in rows.iter().take(3) {
+            let spec: serde_json::Map<String, serde_json::Value> = row
+                .iter()
+                .filter(|(k, _)| !k.starts_with('_'))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            println!("  {}", serde_json::Value::Object(spec));
+        }
+    }
+    Ok(())
+}
+
+/// A progress bar on stderr (hidden when stderr is not a terminal).
+pub fn progress(len: u64, what: &'static str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg:>9} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what);
+    bar
+}

@@ -1,0 +1,332 @@
+//! The batch path end to end: ingest API → raw landing → batch-clean → Delta tables.
+
+mod common;
+
+use bytes::Bytes;
+use common::{expected_clean, fixture_lines, spec_rows, Env, BUCKET};
+use lake::{Input, LakeRow, LakeTable};
+use serde_json::{json, Value};
+
+/// The original client's request for one row: `json.dumps({"records": [{"value": row}]})`
+/// (Python's defaults: `", "` and `": "` separators, non-ASCII escaped as `\uXXXX`).
+fn original_request(topic: &str, row: &Value) -> http::Request<Bytes> {
+    http::Request::builder()
+        .method("POST")
+        .uri(format!(
+            "https://abc123.execute-api.us-east-1.amazonaws.com/production/topics/{topic}"
+        ))
+        .header("Content-Type", "application/vnd.kafka.json.v2+json")
+        .body(Bytes::from(pinpipe::wire::kafka_body(row)))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn fixture_rows_cleaned_into_delta_match_expected() {
+    let env = Env::new();
+    for table in ["pin", "geo", "user"] {
+        let body = fixture_lines(table).join("\n") + "\n";
+        env.put_raw(
+            &format!("topics/0a5e6ec37a2f.{table}/partition=0/fixture.json"),
+            &body,
+        )
+        .await;
+    }
+    let report = env.clean_landed().await;
+    assert_eq!(report.records_in, 9 + 7 + 7);
+    assert_eq!(report.rows_written, 23);
+    assert_eq!(report.quarantined, 0);
+    for table in ["pin", "geo", "user"] {
+        assert_eq!(
+            spec_rows(env.lake(), table).await,
+            expected_clean(table),
+            "table {table}"
+        );
+    }
+    // Column order and types are the SPEC's.
+    let batches = env.lake().read_batches("geo").await.unwrap();
+    let schema = batches[0].schema();
+    let columns: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| format!("{}:{}", f.name(), f.data_type()))
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            "ind:Int64",
+            "country:Utf8",
+            "coordinates:List(Float64, field: 'element')",
+            "timestamp:Timestamp(µs, \"UTC\")",
+            "_source:Utf8",
+            "_ingested_at:Timestamp(µs, \"UTC\")",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn original_client_bytes_through_the_batch_route_give_the_same_rows() {
+    let env = Env::new();
+    let ingest = env.ingest();
+    for table in ["pin", "geo", "user"] {
+        for line in fixture_lines(table) {
+            let value: Value = serde_json::from_str(&line).unwrap();
+            let request = original_request(&format!("0a5e6ec37a2f.{table}"), &value);
+            // The fixture lines were dumped by Python with the same separators; where they are
+            // ASCII they are byte-identical to what the client puts inside its body.
+            if line.is_ascii() {
+                let body = format!("{{\"records\": [{{\"value\": {line}}}]}}");
+                assert_eq!(std::str::from_utf8(request.body()).unwrap(), body);
+            }
+
+            let response = ingest_api::handle(request, &ingest).await;
+            assert_eq!(response.status(), 200, "{}", response.body());
+            assert_eq!(
+                response.headers()["content-type"],
+                "application/vnd.kafka.v2+json"
+            );
+            let body: Value = serde_json::from_str(response.body()).unwrap();
+            let offset = body["offsets"][0]["offset"].clone();
+            assert!(offset.is_i64());
+            assert_eq!(
+                body,
+                json!({"offsets": [{"partition": 0, "offset": offset, "error_code": null, "error": null}],
+                       "key_schema_id": null, "value_schema_id": null})
+            );
+        }
+    }
+    let landed = env.landed_event().await;
+    assert_eq!(landed.records.len(), 23, "one object per request");
+    let report = env.clean_landed().await;
+    assert_eq!(
+        (report.objects, report.rows_written, report.quarantined),
+        (23, 23, 0)
+    );
+    for table in ["pin", "geo", "user"] {
+        assert_eq!(
+            spec_rows(env.lake(), table).await,
+            expected_clean(table),
+            "table {table}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_request_lands_as_one_ndjson_object() {
+    let env = Env::new();
+    let lines = fixture_lines("geo");
+    let values: Vec<String> = lines
+        .iter()
+        .map(|l| format!("{{\"value\": {l}, \"key\": null, \"partition\": 0}}"))
+        .collect();
+    let request = http::Request::builder()
+        .method("POST")
+        .uri("/topics/0a5e6ec37a2f.geo")
+        .header("content-type", "application/json; charset=utf-8")
+        .body(Bytes::from(format!(
+            "{{\"records\": [{}]}}",
+            values.join(", ")
+        )))
+        .unwrap();
+    let response = ingest_api::handle(request, &env.ingest()).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = serde_json::from_str(response.body()).unwrap();
+    assert_eq!(body["offsets"].as_array().unwrap().len(), 7);
+
+    let event = env.landed_event().await;
+    assert_eq!(event.records.len(), 1);
+    let key = event.records[0].s3.object.key.clone().unwrap();
+    assert!(key.starts_with("topics/0a5e6ec37a2f.geo/dt="), "{key}");
+    let raw = std::fs::read_to_string(env.dir.path().join("raw").join(&key)).unwrap();
+    let landed: Vec<Value> = raw
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let sent: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(landed, sent);
+}
+
+#[tokio::test]
+async fn replaying_the_same_s3_event_three_times_keeps_one_copy() {
+    let env = Env::new();
+    env.put_raw(
+        "topics/0a5e6ec37a2f.user/partition=0/users.json",
+        &(fixture_lines("user").join("\n") + "\n"),
+    )
+    .await;
+    let event = env.landed_event().await;
+    let first = batch_clean::handle_s3(&event, &env.deps).await.unwrap();
+    assert_eq!(first.rows_written, 7);
+    for _ in 0..2 {
+        let again = batch_clean::handle_s3(&event, &env.deps).await.unwrap();
+        assert_eq!((again.rows_written, again.already_committed), (0, 7));
+    }
+    assert_eq!(spec_rows(env.lake(), "user").await, expected_clean("user"));
+    // One data commit after the table's creation, whatever the replays.
+    let table = env.lake().load("user").await.unwrap();
+    assert_eq!(table.version(), Some(1));
+}
+
+#[tokio::test]
+async fn the_same_event_wrapped_in_sqs_is_also_exactly_once() {
+    let env = Env::new();
+    env.put_raw(
+        "topics/0a5e6ec37a2f.geo/partition=0/a file with spaces.json",
+        &fixture_lines("geo")[0],
+    )
+    .await;
+    let s3 = env.landed_event().await;
+    let key = s3.records[0].s3.object.key.clone().unwrap();
+    assert_eq!(
+        key,
+        "topics/0a5e6ec37a2f.geo/partition=0/a+file+with+spaces.json"
+    );
+    let sqs = json!({"Records": [
+        {"messageId": "m-1", "eventSource": "aws:sqs", "body": serde_json::to_string(&s3).unwrap()},
+        {"messageId": "m-2", "eventSource": "aws:sqs", "body": "{\"Service\":\"Amazon S3\",\"Event\":\"s3:TestEvent\"}"},
+        {"messageId": "m-3", "eventSource": "aws:sqs", "body": serde_json::to_string(&s3).unwrap()},
+    ]});
+    let report = batch_clean::handle_event(sqs.clone(), &env.deps)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            report.objects,
+            report.rows_written,
+            report.duplicates_skipped
+        ),
+        (2, 1, 1)
+    );
+    let again = batch_clean::handle_event(sqs, &env.deps).await.unwrap();
+    assert_eq!(again.rows_written, 0);
+    assert_eq!(env.lake().count_rows("geo").await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_mixed_batch_commits_the_good_and_quarantines_the_bad() {
+    let env = Env::new();
+    let good = fixture_lines("user");
+    let body = [
+        good[0].as_str(),
+        r#"{"ind": 9001, "first_name": "Ann", "last_name": "Lee", "age": "twenty", "date_joined": "2015-01-01 00:00:00"}"#,
+        good[1].as_str(),
+        "this is not json",
+        r#"{"first_name": "No", "last_name": "Ind", "age": 30}"#,
+        r#"{"ind": 9002, "date_joined": "last tuesday"}"#,
+        good[2].as_str(),
+    ]
+    .join("\n");
+    env.put_raw("topics/0a5e6ec37a2f.user/partition=0/mixed.json", &body)
+        .await;
+    let report = env.clean_landed().await;
+    assert_eq!(report.records_in, 7);
+    assert_eq!((report.rows_written, report.quarantined), (3, 4));
+    assert_eq!(report.records_in, report.rows_written + report.quarantined);
+    assert_eq!(spec_rows(env.lake(), "user").await.len(), 3);
+
+    let mut quarantine = env.lake().read_rows("quarantine").await.unwrap();
+    quarantine.sort_by_key(|r| r["source"].as_str().map(str::to_string));
+    let got: Vec<(String, String, String)> = quarantine
+        .iter()
+        .map(|r| {
+            (
+                r["source"].as_str().unwrap().to_string(),
+                r["record_type"].as_str().unwrap().to_string(),
+                r["error"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let src =
+        |n: u32| format!("s3://{BUCKET}/topics/0a5e6ec37a2f.user/partition=0/mixed.json#line={n}");
+    assert_eq!(
+        got,
+        vec![
+            (src(2), "user".into(), "`age` must be an integer, found the text \"twenty\"".into()),
+            (src(4), "user".into(), "record is not valid JSON: expected ident at line 1 column 2".into()),
+            (src(5), "user".into(), "`ind` is required but missing or null".into()),
+            (src(6), "user".into(), "`date_joined` must be a timestamp like \"2020-08-28 03:52:47\", found \"last tuesday\"".into()),
+        ]
+    );
+    assert_eq!(quarantine[1]["raw"], "this is not json");
+    assert!(quarantine[0]["quarantined_at"]
+        .as_str()
+        .unwrap()
+        .ends_with('Z'));
+}
+
+#[tokio::test]
+async fn an_object_under_an_unknown_topic_is_quarantined_not_dropped() {
+    let env = Env::new();
+    env.put_raw(
+        "topics/0a5e6ec37a2f.pins/partition=0/x.json",
+        "{\"index\": 1}\n{\"index\": 2}\n",
+    )
+    .await;
+    let report = env.clean_landed().await;
+    assert_eq!(
+        (report.records_in, report.rows_written, report.quarantined),
+        (2, 0, 2)
+    );
+    let rows = env.lake().read_rows("quarantine").await.unwrap();
+    assert_eq!(rows[0]["record_type"], Value::Null);
+    assert_eq!(
+        rows[0]["error"],
+        "cannot tell the record type: `0a5e6ec37a2f.pins` does not end in a record type: expected <prefix>.pin, <prefix>.geo or <prefix>.user"
+    );
+}
+
+#[tokio::test]
+async fn eight_concurrent_appends_to_one_table_all_land() {
+    let env = Env::new();
+    // Create the table first so the race is on appends, not creation.
+    env.lake().table(LakeTable::Pin).await.unwrap();
+    let mut tasks = Vec::new();
+    for writer in 0..8i64 {
+        let lake = env.lake().clone();
+        tasks.push(tokio::spawn(async move {
+            let rows = (0..25)
+                .map(|i| LakeRow {
+                    position: i + 1,
+                    source: format!("writer-{writer}"),
+                    row: shared::clean_record(
+                        shared::RecordType::Pin,
+                        format!("{{\"index\": {}}}", writer * 1000 + i).as_bytes(),
+                    )
+                    .unwrap()
+                    .row,
+                })
+                .collect();
+            let input = Input {
+                app_id: format!("test:writer-{writer}"),
+                rows,
+                quarantine: Vec::new(),
+            };
+            lake.append(&[input]).await
+        }));
+    }
+    for task in tasks {
+        let report = task.await.unwrap().unwrap();
+        assert_eq!(report.rows_written(), 25);
+    }
+    assert_eq!(env.lake().count_rows("pin").await.unwrap(), 200);
+    assert_eq!(env.lake().load("pin").await.unwrap().version(), Some(8));
+}
+
+#[tokio::test]
+async fn whole_row_duplicates_in_one_batch_are_written_once() {
+    let env = Env::new();
+    let line = &fixture_lines("pin")[1];
+    env.put_raw("topics/p.pin/a.json", &format!("{line}\n{line}\n{line}\n"))
+        .await;
+    let report = env.clean_landed().await;
+    assert_eq!(
+        (
+            report.records_in,
+            report.rows_written,
+            report.duplicates_skipped
+        ),
+        (3, 1, 2)
+    );
+}

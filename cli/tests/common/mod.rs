@@ -1,0 +1,116 @@
+//! Test helpers: the fixtures, a local raw landing + lake in a temp directory, and reading
+//! tables back as rows comparable with `expected.json`.
+#![allow(dead_code)]
+
+use batch_clean::objects::{list_landed, s3_put_event};
+use batch_clean::{BatchCleanDeps, BatchReport, RawStores};
+use ingest_api::{IngestDeps, RawLanding};
+use lake::Lake;
+use serde_json::{Map, Value};
+use std::path::PathBuf;
+
+pub const BUCKET: &str = "local-raw";
+
+/// The project's fixture directory.
+pub fn fixtures_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/seed-sample")
+}
+
+/// The raw lines of a fixture file (`pin`, `geo` or `user`).
+pub fn fixture_lines(name: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(fixtures_dir().join(format!("{name}.jsonl")))
+        .unwrap_or_else(|e| panic!("fixture {name}.jsonl: {e}"));
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// `expected.json`.
+pub fn expected() -> Value {
+    let text = std::fs::read_to_string(fixtures_dir().join("expected.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The expected cleaned rows of a table, sorted by `ind`.
+pub fn expected_clean(table: &str) -> Vec<Value> {
+    let mut rows = expected()["clean"][table].as_array().unwrap().clone();
+    rows.sort_by_key(|r| r["ind"].as_i64());
+    rows
+}
+
+/// A raw landing and a lake in a fresh temp directory.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub landing: RawLanding,
+    pub deps: BatchCleanDeps,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let landing = RawLanding::local_dir(&dir.path().join("raw")).unwrap();
+        let lake = Lake::open(dir.path().join("lake").to_str().unwrap()).unwrap();
+        let deps = BatchCleanDeps {
+            raw: RawStores::Fixed(landing.store().clone()),
+            lake,
+        };
+        Env { dir, landing, deps }
+    }
+
+    pub fn ingest(&self) -> IngestDeps {
+        IngestDeps {
+            raw: self.landing.clone(),
+        }
+    }
+
+    pub fn lake(&self) -> &Lake {
+        &self.deps.lake
+    }
+
+    /// Writes `body` as a raw object at `key`.
+    pub async fn put_raw(&self, key: &str, body: &str) {
+        use object_store::ObjectStoreExt;
+        self.landing
+            .store()
+            .put(
+                &object_store::path::Path::from(key),
+                body.to_string().into(),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// An S3 put event for everything landed so far.
+    pub async fn landed_event(&self) -> aws_lambda_events::event::s3::S3Event {
+        let objects = list_landed(self.landing.store().as_ref(), BUCKET)
+            .await
+            .unwrap();
+        s3_put_event(&objects)
+    }
+
+    /// Runs batch-clean over everything landed so far, in one invocation.
+    pub async fn clean_landed(&self) -> BatchReport {
+        let event = self.landed_event().await;
+        batch_clean::handle_s3(&event, &self.deps).await.unwrap()
+    }
+}
+
+/// A table's rows with only the SPEC columns, sorted by `ind`.
+pub async fn spec_rows(lake: &Lake, table: &str) -> Vec<Value> {
+    let mut rows: Vec<Value> = lake
+        .read_rows(table)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| {
+            Value::Object(
+                row.into_iter()
+                    .filter(|(k, _)| !k.starts_with('_'))
+                    .collect::<Map<_, _>>(),
+            )
+        })
+        .collect();
+    rows.sort_by_key(|r| r["ind"].as_i64());
+    rows
+}

@@ -1,0 +1,221 @@
+//! batch-clean: raw objects named by S3 events (direct, or wrapped in SQS messages) into the
+//! Delta lake (SPEC §4–§7).
+//!
+//! Each object is read, routed to a record type by its key (`topics/<topic>/…`, including the
+//! original MSK Connect layout), cleaned line by line with `shared`, and appended with
+//! [`lake::Lake::append`] under the app id `s3:<key>@<etag>`: all objects of one invocation go
+//! in one commit per table, and replaying the same event adds nothing. Records that cannot be
+//! cleaned go to the quarantine table; only infrastructure errors fail the invocation.
+
+pub mod objects;
+
+use aws_lambda_events::event::s3::S3Event;
+use aws_lambda_events::event::sqs::SqsEvent;
+use chrono::Utc;
+use lake::{AppendReport, Input, Lake, LakeError, LakeRow, QuarantineRow};
+pub use objects::{ObjectRef, RawStores};
+use serde::Serialize;
+use shared::route::record_type_of_key;
+
+/// What batch-clean needs: where raw objects are read from and the lake it writes.
+#[derive(Debug, Clone)]
+pub struct BatchCleanDeps {
+    pub raw: RawStores,
+    pub lake: Lake,
+}
+
+/// Infrastructure errors: the invocation fails and is retried (the retry adds no duplicates).
+#[derive(Debug, thiserror::Error)]
+pub enum BatchCleanError {
+    #[error("reading s3://{bucket}/{key}: {source}")]
+    Read {
+        bucket: String,
+        key: String,
+        #[source]
+        source: object_store::Error,
+    },
+    #[error("opening the raw store for bucket `{bucket}`: {source}")]
+    RawStore {
+        bucket: String,
+        #[source]
+        source: object_store::Error,
+    },
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+    #[error("event is neither an S3 nor an SQS event: {0}")]
+    UnknownEvent(String),
+}
+
+/// What one invocation did. `records_in = rows_written + duplicates_skipped + quarantined +
+/// already_committed` (a replayed input counts as already committed).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BatchReport {
+    pub objects: usize,
+    pub missing_objects: usize,
+    pub records_in: usize,
+    pub rows_written: usize,
+    pub quarantined: usize,
+    pub duplicates_skipped: usize,
+    pub already_committed: usize,
+    pub quality_warnings: usize,
+}
+
+impl BatchReport {
+    fn absorb(&mut self, append: &AppendReport) {
+        self.rows_written += append.rows_written();
+        self.quarantined += append.quarantined();
+        self.duplicates_skipped += append.duplicates_skipped();
+        self.already_committed += append.already_committed();
+    }
+}
+
+/// Handles an S3 event: cleans every object it names.
+pub async fn handle_s3(
+    event: &S3Event,
+    deps: &BatchCleanDeps,
+) -> Result<BatchReport, BatchCleanError> {
+    clean_objects(&objects::in_s3_event(event), Vec::new(), deps).await
+}
+
+/// Handles an SQS event whose message bodies are S3 notifications. S3's test notification is
+/// ignored; a body that is not an S3 notification is quarantined (source `sqs:<message id>`)
+/// rather than retried for ever.
+pub async fn handle_sqs(
+    event: &SqsEvent,
+    deps: &BatchCleanDeps,
+) -> Result<BatchReport, BatchCleanError> {
+    let (objects, unreadable) = objects::in_sqs_event(event);
+    clean_objects(&objects, unreadable, deps).await
+}
+
+/// Handles any event Lambda may deliver to batch-clean (S3 or SQS), told apart by its records'
+/// `eventSource`.
+pub async fn handle_event(
+    event: serde_json::Value,
+    deps: &BatchCleanDeps,
+) -> Result<BatchReport, BatchCleanError> {
+    let source = event
+        .pointer("/Records/0/eventSource")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string();
+    match source.as_str() {
+        "aws:sqs" => {
+            let e: SqsEvent = serde_json::from_value(event)
+                .map_err(|e| BatchCleanError::UnknownEvent(e.to_string()))?;
+            handle_sqs(&e, deps).await
+        }
+        "aws:s3" => {
+            let e: S3Event = serde_json::from_value(event)
+                .map_err(|e| BatchCleanError::UnknownEvent(e.to_string()))?;
+            handle_s3(&e, deps).await
+        }
+        // An event with no records (e.g. an empty test event) has nothing to do.
+        "" if event
+            .get("Records")
+            .and_then(|r| r.as_array())
+            .is_some_and(|r| r.is_empty()) =>
+        {
+            Ok(BatchReport::default())
+        }
+        other => Err(BatchCleanError::UnknownEvent(format!(
+            "eventSource `{other}`"
+        ))),
+    }
+}
+
+/// Reads, cleans and appends the objects, in one commit per table.
+pub async fn clean_objects(
+    objects: &[ObjectRef],
+    extra_quarantine: Vec<QuarantineRow>,
+    deps: &BatchCleanDeps,
+) -> Result<BatchReport, BatchCleanError> {
+    let mut report = BatchReport::default();
+    let mut inputs = Vec::with_capacity(objects.len() + 1);
+    let fetched = deps.raw.fetch_all(objects).await?;
+    for (object, fetched) in objects.iter().zip(fetched) {
+        let Some((etag, bytes)) = fetched else {
+            report.missing_objects += 1;
+            tracing::warn!(bucket = %object.bucket, key = %object.key, "object no longer exists; skipped");
+            continue;
+        };
+        report.objects += 1;
+        let input = clean_object(object, &etag, &bytes, &mut report);
+        inputs.push(input);
+    }
+    if !extra_quarantine.is_empty() {
+        report.records_in += extra_quarantine.len();
+        inputs.push(Input {
+            app_id: format!(
+                "sqs:{}",
+                extra_quarantine
+                    .iter()
+                    .map(|q| q.source.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            rows: Vec::new(),
+            quarantine: extra_quarantine.into_iter().map(|q| (1, q)).collect(),
+        });
+    }
+    let append = deps.lake.append(&inputs).await?;
+    report.absorb(&append);
+    tracing::info!(
+        objects = report.objects,
+        records_in = report.records_in,
+        rows_written = report.rows_written,
+        quarantined = report.quarantined,
+        duplicates_skipped = report.duplicates_skipped,
+        already_committed = report.already_committed,
+        "batch cleaned"
+    );
+    Ok(report)
+}
+
+/// Cleans one object's records into an [`Input`] for the lake.
+pub fn clean_object(
+    object: &ObjectRef,
+    etag: &str,
+    bytes: &[u8],
+    report: &mut BatchReport,
+) -> Input {
+    let mut input = Input {
+        app_id: format!("s3:{}@{}", object.key, etag),
+        ..Input::default()
+    };
+    let record_type = record_type_of_key(&object.key);
+    let now = Utc::now();
+    for (n, line) in bytes.split(|b| *b == b'\n').enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        report.records_in += 1;
+        let position = n as i64 + 1;
+        let cleaned = match &record_type {
+            Ok(rt) => shared::clean_record(*rt, line).map_err(|e| e.to_string()),
+            Err(e) => Err(format!("cannot tell the record type: {e}")),
+        };
+        match cleaned {
+            Ok(c) => {
+                report.quality_warnings += c.warnings.len();
+                input.rows.push(LakeRow {
+                    position,
+                    source: object.key.clone(),
+                    row: c.row,
+                });
+            }
+            Err(error) => input.quarantine.push((
+                position,
+                QuarantineRow {
+                    source: format!("s3://{}/{}#line={}", object.bucket, object.key, position),
+                    record_type: record_type.as_ref().ok().copied(),
+                    raw: String::from_utf8_lossy(line).into_owned(),
+                    error,
+                    quarantined_at: now,
+                },
+            )),
+        }
+    }
+    input
+}

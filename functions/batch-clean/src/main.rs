@@ -1,0 +1,35 @@
+//! Lambda entry point for batch-clean: opens the lake once, then cleans the objects named by
+//! each S3 or SQS event with [`batch_clean::handle_event`].
+//!
+//! Configuration (environment): `LAKE_URI` (required), e.g. `s3://my-lake-bucket/lake`.
+
+use batch_clean::{handle_event, BatchCleanDeps, RawStores};
+use lake::Lake;
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_current_span(false)
+        .without_time()
+        .init();
+    let lake_uri = std::env::var("LAKE_URI").map_err(|_| {
+        "LAKE_URI is not set: set it to the lake root, e.g. s3://my-lake-bucket/lake"
+    })?;
+    let deps = BatchCleanDeps {
+        raw: RawStores::s3(),
+        lake: Lake::open(&lake_uri)?,
+    };
+    let deps = &deps;
+    run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let report = handle_event(event.payload, deps).await?;
+        Ok::<_, Error>(report)
+    }))
+    .await
+}

@@ -1,0 +1,242 @@
+//! Which raw objects an event names, and reading them from S3 or a local directory.
+
+use crate::BatchCleanError;
+use aws_lambda_events::event::s3::S3Event;
+use aws_lambda_events::event::sqs::SqsEvent;
+use bytes::Bytes;
+use chrono::Utc;
+use futures::{StreamExt, TryStreamExt};
+use lake::QuarantineRow;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Objects fetched concurrently per invocation.
+const FETCH_CONCURRENCY: usize = 8;
+
+/// A raw object named by an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRef {
+    pub bucket: String,
+    /// The key, URL-decoded.
+    pub key: String,
+    /// The ETag the event reported, if any.
+    pub etag: Option<String>,
+}
+
+/// Where raw objects are read from: S3 (a client per bucket, built on first use from the AWS
+/// environment), or one fixed store for every bucket (a local directory on the embedded default).
+#[derive(Debug, Clone)]
+pub enum RawStores {
+    Fixed(Arc<dyn ObjectStore>),
+    S3(Arc<Mutex<HashMap<String, Arc<dyn ObjectStore>>>>),
+}
+
+impl RawStores {
+    /// Reads every bucket from S3.
+    pub fn s3() -> Self {
+        RawStores::S3(Arc::default())
+    }
+
+    /// Reads every bucket's objects from one local directory.
+    pub fn local_dir(dir: &std::path::Path) -> Result<Self, object_store::Error> {
+        let store = object_store::local::LocalFileSystem::new_with_prefix(dir)?;
+        Ok(RawStores::Fixed(Arc::new(store)))
+    }
+
+    fn store_for(&self, bucket: &str) -> Result<Arc<dyn ObjectStore>, BatchCleanError> {
+        match self {
+            RawStores::Fixed(store) => Ok(store.clone()),
+            RawStores::S3(cache) => {
+                let mut cache = cache
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                if let Some(store) = cache.get(bucket) {
+                    return Ok(store.clone());
+                }
+                let store: Arc<dyn ObjectStore> = Arc::new(
+                    object_store::aws::AmazonS3Builder::from_env()
+                        .with_bucket_name(bucket)
+                        .build()
+                        .map_err(|source| BatchCleanError::RawStore {
+                            bucket: bucket.to_string(),
+                            source,
+                        })?,
+                );
+                cache.insert(bucket.to_string(), store.clone());
+                Ok(store)
+            }
+        }
+    }
+
+    /// Reads one object: its ETag and bytes, or `None` if it no longer exists.
+    pub async fn fetch(
+        &self,
+        object: &ObjectRef,
+    ) -> Result<Option<(String, Bytes)>, BatchCleanError> {
+        let store = self.store_for(&object.bucket)?;
+        let read_err = |source| BatchCleanError::Read {
+            bucket: object.bucket.clone(),
+            key: object.key.clone(),
+            source,
+        };
+        let result = match store.get(&Path::from(object.key.as_str())).await {
+            Ok(r) => r,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(read_err(e)),
+        };
+        let etag = object
+            .etag
+            .clone()
+            .or_else(|| result.meta.e_tag.clone())
+            .unwrap_or_else(|| {
+                format!(
+                    "{}-{}",
+                    result.meta.size,
+                    result.meta.last_modified.timestamp_micros()
+                )
+            });
+        let bytes = result.bytes().await.map_err(read_err)?;
+        Ok(Some((etag.trim_matches('"').to_string(), bytes)))
+    }
+
+    /// Reads the objects concurrently, keeping their order.
+    pub async fn fetch_all(
+        &self,
+        objects: &[ObjectRef],
+    ) -> Result<Vec<Option<(String, Bytes)>>, BatchCleanError> {
+        futures::stream::iter(objects.iter().map(|o| self.fetch(o)))
+            .buffered(FETCH_CONCURRENCY)
+            .try_collect()
+            .await
+    }
+}
+
+/// Decodes a key as S3 event notifications encode it (`+` for space, `%XX` escapes).
+pub fn decode_event_key(key: &str) -> String {
+    let spaced = key.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// The objects an S3 event names (object-created records only).
+pub fn in_s3_event(event: &S3Event) -> Vec<ObjectRef> {
+    event
+        .records
+        .iter()
+        .filter(|r| {
+            r.event_name
+                .as_deref()
+                .is_none_or(|name| name.starts_with("ObjectCreated"))
+        })
+        .filter_map(|r| {
+            let bucket = r.s3.bucket.name.clone()?;
+            let key = r.s3.object.key.as_deref()?;
+            Some(ObjectRef {
+                bucket,
+                key: decode_event_key(key),
+                etag: r.s3.object.e_tag.clone().filter(|e| !e.is_empty()),
+            })
+        })
+        .collect()
+}
+
+/// The objects named by the S3 notifications in an SQS event's messages, and a quarantine row
+/// for every message that is not an S3 notification (S3's test event is silently skipped).
+pub fn in_sqs_event(event: &SqsEvent) -> (Vec<ObjectRef>, Vec<QuarantineRow>) {
+    let mut objects = Vec::new();
+    let mut unreadable = Vec::new();
+    for message in &event.records {
+        let body = message.body.as_deref().unwrap_or_default();
+        let id = message.message_id.as_deref().unwrap_or("unknown");
+        let parsed: Result<serde_json::Value, _> = serde_json::from_str(body);
+        match parsed {
+            Ok(v) if v.get("Event").and_then(|e| e.as_str()) == Some("s3:TestEvent") => {}
+            Ok(v) => match serde_json::from_value::<S3Event>(v) {
+                Ok(s3) => objects.extend(in_s3_event(&s3)),
+                Err(e) => unreadable.push(unreadable_message(id, body, e.to_string())),
+            },
+            Err(e) => unreadable.push(unreadable_message(id, body, e.to_string())),
+        }
+    }
+    (objects, unreadable)
+}
+
+fn unreadable_message(id: &str, body: &str, error: String) -> QuarantineRow {
+    tracing::warn!(message_id = id, %error, "SQS message is not an S3 notification; quarantined");
+    QuarantineRow {
+        source: format!("sqs:{id}"),
+        record_type: None,
+        raw: body.to_string(),
+        error: format!("SQS message is not an S3 event notification: {error}"),
+        quarantined_at: Utc::now(),
+    }
+}
+
+/// Characters S3 escapes in event keys: everything but unreserved characters and `/`.
+const EVENT_KEY_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'/')
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'=');
+
+/// An `ObjectCreated:Put` S3 event naming `objects`, shaped (and key-encoded) as S3 sends it.
+/// Used by the local runner and tests to drive the same handler Lambda runs.
+pub fn s3_put_event(objects: &[ObjectRef]) -> S3Event {
+    let records: Vec<serde_json::Value> = objects
+        .iter()
+        .map(|o| {
+            let key = percent_encoding::utf8_percent_encode(&o.key, EVENT_KEY_ESCAPES)
+                .to_string()
+                .replace("%20", "+");
+            serde_json::json!({
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": "us-east-1",
+                "eventTime": Utc::now().to_rfc3339(),
+                "eventName": "ObjectCreated:Put",
+                "userIdentity": {"principalId": "local"},
+                "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+                "responseElements": {},
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": "raw-landing",
+                    "bucket": {"name": o.bucket, "ownerIdentity": {"principalId": "local"}, "arn": format!("arn:aws:s3:::{}", o.bucket)},
+                    "object": {"key": key, "size": 0, "eTag": o.etag.clone().unwrap_or_default(), "sequencer": "0"}
+                }
+            })
+        })
+        .collect();
+    serde_json::from_value(serde_json::json!({ "Records": records })).unwrap_or_default()
+}
+
+/// Every object under `topics/` in `store`, as references in bucket `bucket`, sorted by key.
+pub async fn list_landed(
+    store: &dyn ObjectStore,
+    bucket: &str,
+) -> Result<Vec<ObjectRef>, BatchCleanError> {
+    let prefix = Path::from("topics");
+    let metas: Vec<object_store::ObjectMeta> = store
+        .list(Some(&prefix))
+        .try_collect()
+        .await
+        .map_err(|source| BatchCleanError::Read {
+            bucket: bucket.to_string(),
+            key: "topics/".into(),
+            source,
+        })?;
+    let mut objects: Vec<ObjectRef> = metas
+        .into_iter()
+        .map(|m| ObjectRef {
+            bucket: bucket.to_string(),
+            key: m.location.to_string(),
+            etag: m.e_tag.map(|e| e.trim_matches('"').to_string()),
+        })
+        .collect();
+    objects.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(objects)
+}

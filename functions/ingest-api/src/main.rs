@@ -1,0 +1,35 @@
+//! Lambda entry point for the ingestion API: builds the raw store once, then serves API
+//! Gateway requests with [`ingest_api::handle`].
+//!
+//! Configuration (environment): `RAW_BUCKET` (required), the raw landing bucket.
+
+use ingest_api::{handle, IngestDeps, RawLanding};
+use lambda_http::{run, service_fn, Body, Error, Request};
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_current_span(false)
+        .without_time()
+        .init();
+    let bucket = std::env::var("RAW_BUCKET")
+        .map_err(|_| "RAW_BUCKET is not set: set it to the raw landing bucket's name")?;
+    let store = object_store::aws::AmazonS3Builder::from_env()
+        .with_bucket_name(&bucket)
+        .build()?;
+    let deps = IngestDeps {
+        raw: RawLanding::new(Arc::new(store)),
+    };
+    let deps = &deps;
+    run(service_fn(move |req: Request| async move {
+        let req = req.map(|body: Body| bytes::Bytes::copy_from_slice(body.as_ref()));
+        Ok::<_, Error>(handle(req, deps).await)
+    }))
+    .await
+}

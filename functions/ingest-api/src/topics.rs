@@ -1,0 +1,153 @@
+//! `POST /topics/{topic}`: the Kafka REST proxy v2 produce request (SPEC §3, batch path).
+//!
+//! Request: `{"records": [{"value": <record>, "key"?: …, "partition"?: …}, …]}` with
+//! `Content-Type: application/vnd.kafka.json.v2+json` (or `application/json`). Every record is
+//! validated with `shared`'s cleaning checks; one bad record rejects the whole request (422,
+//! naming each bad record) and nothing is landed. Accepted records land as one NDJSON object,
+//! then the answer is Confluent's `{"offsets": […], "key_schema_id": null, "value_schema_id": null}`.
+
+use crate::error::ApiError;
+use crate::limits::{check_record_count, MAX_RECORD_BYTES};
+use crate::IngestDeps;
+use bytes::Bytes;
+use http::{header, HeaderMap, Response, StatusCode};
+use serde_json::{json, Value};
+use shared::route::record_type_of_topic;
+
+/// Content types accepted on the batch route (parameters such as `charset` are ignored).
+pub const ACCEPTED_CONTENT_TYPES: [&str; 3] = [
+    "application/vnd.kafka.json.v2+json",
+    "application/vnd.kafka.v2+json",
+    "application/json",
+];
+
+/// The content type of the success answer, as the Confluent REST proxy sends it.
+pub const KAFKA_RESPONSE_CONTENT_TYPE: &str = "application/vnd.kafka.v2+json";
+
+/// Handles one produce request for `topic`.
+pub async fn produce(
+    topic: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    deps: &IngestDeps,
+) -> Result<Response<String>, ApiError> {
+    check_content_type(headers, &ACCEPTED_CONTENT_TYPES)?;
+    let record_type = record_type_of_topic(topic)
+        .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, "unknown_topic", e.to_string()))?;
+    let request: Value = parse_json(body)?;
+    let records = request
+        .get("records")
+        .and_then(Value::as_array)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request",
+                r#"body must be {"records": [{"value": <record>}, ...]}"#,
+            )
+        })?;
+    check_record_count(records.len())?;
+
+    let mut lines = Vec::with_capacity(body.len());
+    let mut details = Vec::new();
+    let mut too_large = false;
+    for (i, record) in records.iter().enumerate() {
+        let Some(value) = record.get("value") else {
+            details.push(json!({"record": i, "error": "missing_value",
+                "message": r#"each record must be an object with a "value""#}));
+            continue;
+        };
+        if let Err(e) = shared::clean_value(record_type, value) {
+            details.push(json!({"record": i, "field": e.field(), "error": e.code(), "message": e.to_string()}));
+            continue;
+        }
+        let start = lines.len();
+        if let Err(e) = serde_json::to_writer(&mut lines, value) {
+            details.push(json!({"record": i, "error": "unserialisable", "message": e.to_string()}));
+            continue;
+        }
+        let size = lines.len() - start;
+        if size > MAX_RECORD_BYTES {
+            too_large = true;
+            details.push(json!({"record": i, "error": "record_too_large",
+                "message": format!("record is {size} bytes; the limit is {MAX_RECORD_BYTES}")}));
+        }
+        lines.push(b'\n');
+    }
+    if !details.is_empty() {
+        let (status, code) = if too_large {
+            (StatusCode::PAYLOAD_TOO_LARGE, "record_too_large")
+        } else {
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_records")
+        };
+        return Err(ApiError::new(
+            status,
+            code,
+            format!(
+                "{} of {} records rejected; nothing was landed: fix them and resend the request",
+                details.len(),
+                records.len()
+            ),
+        )
+        .with_details(details));
+    }
+
+    let key = deps
+        .raw
+        .land(topic, Bytes::from(lines))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, topic, "landing raw records failed");
+            ApiError::unavailable("the raw store")
+        })?;
+    tracing::info!(topic, records = records.len(), key = %key, "landed batch records");
+
+    // Offsets: the landing time in microseconds plus the record's position, so they increase
+    // across requests. They identify the landing, not a Kafka log position to seek to.
+    let base = chrono::Utc::now().timestamp_micros();
+    let offsets: Vec<Value> = (0..records.len())
+        .map(|i| json!({"partition": 0, "offset": base + i as i64, "error_code": null, "error": null}))
+        .collect();
+    let body = json!({"offsets": offsets, "key_schema_id": null, "value_schema_id": null});
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, KAFKA_RESPONSE_CONTENT_TYPE)
+        .body(body.to_string())
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))
+}
+
+/// Rejects a request whose `Content-Type` is missing or not one of `accepted`.
+pub fn check_content_type(headers: &HeaderMap, accepted: &[&str]) -> Result<(), ApiError> {
+    let given = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+    match given {
+        Some(ct) if accepted.contains(&ct.as_str()) => Ok(()),
+        other => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!(
+                "Content-Type {} is not accepted; use {}",
+                other.map_or_else(|| "(none)".to_string(), |c| format!("`{c}`")),
+                accepted.join(" or ")
+            ),
+        )),
+    }
+}
+
+/// Parses a request body as JSON, or answers 400 saying where it is malformed.
+pub fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("request body is not valid JSON: {e}"),
+        )
+    })
+}
