@@ -1,6 +1,7 @@
 //! The local runner's building blocks: post sources, the original clients' wire format, and
 //! the `run` pipeline. The `pinpipe` binary is a thin command-line front over them.
 
+pub mod bench;
 pub mod posts;
 pub mod run;
 pub mod wire;

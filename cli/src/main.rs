@@ -2,7 +2,7 @@
 //! embedded default (local raw directory, local lake, in-process functions) and prints what
 //! landed.
 
-use pinpipe::run;
+use pinpipe::{bench, run};
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -22,6 +22,8 @@ struct Cli {
 enum Command {
     /// Generate posts, send them through the ingest API, clean them into the lake, summarise.
     Run(run::RunArgs),
+    /// Measure batch-clean throughput into a local lake against a JSON-decode baseline.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Run(args) => run::run(args).await,
+            Command::Bench(args) => bench::bench(args).await,
         }
     });
     match result {

@@ -1,0 +1,163 @@
+//! `pinpipe bench`: batch-clean throughput from raw NDJSON bytes to committed Delta tables on
+//! local disk, with a baseline measured in the same run (decoding the same bytes as JSON and
+//! nothing else), so the figures compare across machines as ratios.
+
+use crate::run::{progress, LOCAL_RAW_BUCKET};
+use crate::CliError;
+use batch_clean::objects::list_landed;
+use batch_clean::{BatchCleanDeps, RawStores};
+use clap::Args;
+use lake::Lake;
+use object_store::ObjectStoreExt;
+use shared::generate::PostGenerator;
+use std::time::Instant;
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Records to generate (a third each of pin, geo and user).
+    #[arg(long, default_value_t = 201_000)]
+    pub records: usize,
+    /// Records per raw object.
+    #[arg(long, default_value_t = 1_000)]
+    pub per_object: usize,
+    /// Objects per batch-clean invocation.
+    #[arg(long, default_value_t = 50)]
+    pub objects_per_invocation: usize,
+    /// Seed of the generator.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+pub async fn bench(args: BenchArgs) -> Result<(), CliError> {
+    let dir = tempfile::tempdir().map_err(|e| CliError::Usage(format!("temp dir: {e}")))?;
+    let raw_dir = dir.path().join("raw");
+    std::fs::create_dir_all(&raw_dir)
+        .map_err(|e| CliError::Usage(format!("{}: {e}", raw_dir.display())))?;
+    let store = object_store::local::LocalFileSystem::new_with_prefix(&raw_dir)?;
+
+    // Land the raw records, one NDJSON object per `per_object` records of a type.
+    let posts = args.records.div_ceil(3);
+    let mut buffers: [Vec<u8>; 3] = Default::default();
+    let mut counts = [0usize; 3];
+    let mut objects = 0usize;
+    let mut total_bytes = 0usize;
+    let mut all_lines: Vec<u8> = Vec::new();
+    for post in PostGenerator::new(args.seed).take(posts) {
+        for (i, (rt, value)) in post.records().into_iter().enumerate() {
+            serde_json::to_writer(&mut buffers[i], value)
+                .map_err(|e| CliError::Usage(e.to_string()))?;
+            buffers[i].push(b'\n');
+            counts[i] += 1;
+            if counts[i] % args.per_object.max(1) == 0 {
+                let body = std::mem::take(&mut buffers[i]);
+                total_bytes += body.len();
+                all_lines.extend_from_slice(&body);
+                let key = format!(
+                    "topics/bench.{rt}/partition=0/bench.{rt}+0+{:010}.json",
+                    counts[i]
+                );
+                store
+                    .put(&object_store::path::Path::from(key), body.into())
+                    .await?;
+                objects += 1;
+            }
+        }
+    }
+    for (i, rt) in shared::RecordType::ALL.iter().enumerate() {
+        if !buffers[i].is_empty() {
+            let body = std::mem::take(&mut buffers[i]);
+            total_bytes += body.len();
+            all_lines.extend_from_slice(&body);
+            let key = format!(
+                "topics/bench.{rt}/partition=0/bench.{rt}+0+{:010}.json",
+                counts[i]
+            );
+            store
+                .put(&object_store::path::Path::from(key), body.into())
+                .await?;
+            objects += 1;
+        }
+    }
+    let records: usize = counts.iter().sum();
+    println!(
+        "bench: {records} records in {objects} objects, {:.1} MB of NDJSON",
+        total_bytes as f64 / 1e6
+    );
+
+    // Baseline: decode every line as JSON, nothing else.
+    reset_peak_rss();
+    let start = Instant::now();
+    let mut decoded = 0usize;
+    for line in all_lines.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        if serde_json::from_slice::<serde_json::Value>(line).is_ok() {
+            decoded += 1;
+        }
+    }
+    let baseline = start.elapsed().as_secs_f64();
+    let baseline_peak = peak_rss_mb();
+    drop(all_lines);
+
+    // Measured: batch-clean from the raw objects to committed Delta tables.
+    let lake = Lake::open(dir.path().join("lake").to_str().unwrap_or("lake"))?;
+    let deps = BatchCleanDeps {
+        raw: RawStores::local_dir(&raw_dir)?,
+        lake,
+    };
+    let landed = list_landed(&store, LOCAL_RAW_BUCKET).await?;
+    let bar = progress(landed.len() as u64, "cleaning");
+    reset_peak_rss();
+    let start = Instant::now();
+    let mut written = 0usize;
+    for chunk in landed.chunks(args.objects_per_invocation.max(1)) {
+        let report =
+            batch_clean::handle_s3(&batch_clean::objects::s3_put_event(chunk), &deps).await?;
+        written += report.rows_written + report.duplicates_skipped + report.quarantined;
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    let measured = start.elapsed().as_secs_f64();
+    let measured_peak = peak_rss_mb();
+    if written != records || decoded != records {
+        return Err(CliError::Usage(format!(
+            "bench lost records: {records} in, {written} accounted for"
+        )));
+    }
+
+    let mb = total_bytes as f64 / 1e6;
+    println!("baseline (JSON decode only): {baseline:.2} s  {:>10.0} records/s  {:>7.1} MB/s  peak RSS {baseline_peak:.0} MB", records as f64 / baseline, mb / baseline);
+    println!("batch-clean → Delta commit:  {measured:.2} s  {:>10.0} records/s  {:>7.1} MB/s  peak RSS {measured_peak:.0} MB", records as f64 / measured, mb / measured);
+    println!(
+        "ratio: batch-clean takes {:.1}× the time of decoding alone ({} invocations of {} objects)",
+        measured / baseline,
+        landed.len().div_ceil(args.objects_per_invocation.max(1)),
+        args.objects_per_invocation
+    );
+    println!(
+        "build profile: {}",
+        if cfg!(debug_assertions) {
+            "dev (unoptimised: use --profile bench-local for real figures)"
+        } else {
+            "optimised"
+        }
+    );
+    Ok(())
+}
+
+/// Resets the kernel's peak-RSS counter for this process (Linux); elsewhere a no-op.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Peak resident set size since the last reset, in MB (0 where unknown).
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|kb| kb.parse::<f64>().ok())
+            })
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}

@@ -1,0 +1,110 @@
+//! `pinpipe run` as a user runs it: a real process on a fresh directory, then the tables it
+//! left opened again from this (another) process through delta-rs.
+
+use lake::Lake;
+use std::process::Command;
+
+#[tokio::test]
+async fn pinpipe_run_prints_its_summary_and_leaves_readable_delta_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake_dir = dir.path().join("lake");
+    let output = Command::new(env!("CARGO_BIN_EXE_pinpipe"))
+        .args(["run", "--posts", "60", "--seed", "7", "--lake"])
+        .arg(&lake_dir)
+        .arg("--raw")
+        .arg(dir.path().join("raw"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("ingest API: 180 requests, 180 × 200"),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .contains("batch-clean: 180 objects, 180 records in → 180 rows written, 0 quarantined"),
+        "{stdout}"
+    );
+    for line in [
+        "  pin              60 rows",
+        "  geo              60 rows",
+        "  user             60 rows",
+        "  quarantine        0 rows",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in\n{stdout}");
+    }
+
+    let lake = Lake::open(lake_dir.to_str().unwrap()).unwrap();
+    for table in ["pin", "geo", "user"] {
+        let delta = lake.load(table).await.unwrap();
+        assert_eq!(
+            delta.version(),
+            Some(1),
+            "{table}: created, then one commit"
+        );
+        assert_eq!(lake.count_rows(table).await.unwrap(), 60, "{table}");
+        // The commit records every object it cleaned as an application transaction.
+        let log = std::fs::read_to_string(
+            lake_dir
+                .join(table)
+                .join("_delta_log/00000000000000000001.json"),
+        )
+        .unwrap();
+        let txns = log.lines().filter(|l| l.starts_with("{\"txn\"")).count();
+        assert_eq!(txns, 60, "{table}");
+    }
+    let pins = lake.read_rows("pin").await.unwrap();
+    assert!(
+        pins.iter()
+            .any(|r| r["follower_count"].is_null() && r["title"].is_null()),
+        "all-errors rows present"
+    );
+}
+
+#[test]
+fn bad_from_dir_rows_fail_with_a_message_naming_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("geo.jsonl"), "{\"ind\": 1}\n{oops\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_pinpipe"))
+        .args(["run", "--from-dir"])
+        .arg(dir.path())
+        .arg("--lake")
+        .arg(dir.path().join("lake"))
+        .arg("--raw")
+        .arg(dir.path().join("raw"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("geo.jsonl line 2: not a JSON value"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn from_dir_posts_the_fixture_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/seed-sample");
+    let output = Command::new(env!("CARGO_BIN_EXE_pinpipe"))
+        .args(["run", "--from-dir"])
+        .arg(&fixtures)
+        .arg("--lake")
+        .arg(dir.path().join("lake"))
+        .arg("--raw")
+        .arg(dir.path().join("raw"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("ingest API: 23 requests, 23 × 200"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("  pin               9 rows"), "{stdout}");
+}
