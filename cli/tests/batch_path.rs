@@ -288,7 +288,7 @@ async fn eight_concurrent_appends_to_one_table_all_land() {
         tasks.push(tokio::spawn(async move {
             let rows = (0..25)
                 .map(|i| LakeRow {
-                    position: i + 1,
+                    position: lake::Position::from_int(i + 1),
                     source: format!("writer-{writer}"),
                     row: shared::clean_record(
                         shared::RecordType::Pin,

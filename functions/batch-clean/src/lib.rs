@@ -12,7 +12,7 @@ pub mod objects;
 use aws_lambda_events::event::s3::S3Event;
 use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::Utc;
-use lake::{AppendReport, Input, Lake, LakeError, LakeRow, QuarantineRow};
+use lake::{AppendError, AppendReport, Input, Lake, LakeError, LakeRow, Position, QuarantineRow};
 pub use objects::{ObjectRef, RawStores};
 use serde::Serialize;
 use shared::route::record_type_of_key;
@@ -42,6 +42,8 @@ pub enum BatchCleanError {
     },
     #[error(transparent)]
     Lake(#[from] LakeError),
+    #[error(transparent)]
+    Append(#[from] Box<AppendError>),
     #[error("event is neither an S3 nor an SQS event: {0}")]
     UnknownEvent(String),
 }
@@ -155,10 +157,13 @@ pub async fn clean_objects(
                     .join(",")
             ),
             rows: Vec::new(),
-            quarantine: extra_quarantine.into_iter().map(|q| (1, q)).collect(),
+            quarantine: extra_quarantine
+                .into_iter()
+                .map(|q| (Position::from_int(1), q))
+                .collect(),
         });
     }
-    let append = deps.lake.append(&inputs).await?;
+    let append = deps.lake.append(&inputs).await.map_err(Box::new)?;
     report.absorb(&append);
     tracing::info!(
         objects = report.objects,
@@ -191,7 +196,8 @@ pub fn clean_object(
             continue;
         }
         report.records_in += 1;
-        let position = n as i64 + 1;
+        let line_no = n as i64 + 1;
+        let position = Position::from_int(line_no);
         let cleaned = match &record_type {
             Ok(rt) => shared::clean_record(*rt, line).map_err(|e| e.to_string()),
             Err(e) => Err(format!("cannot tell the record type: {e}")),
@@ -208,7 +214,7 @@ pub fn clean_object(
             Err(error) => input.quarantine.push((
                 position,
                 QuarantineRow {
-                    source: format!("s3://{}/{}#line={}", object.bucket, object.key, position),
+                    source: format!("s3://{}/{}#line={line_no}", object.bucket, object.key),
                     record_type: record_type.as_ref().ok().copied(),
                     raw: String::from_utf8_lossy(line).into_owned(),
                     error,
