@@ -1,0 +1,251 @@
+//! stream-clean: Kinesis batches into the Delta lake (SPEC §5–§7, stream path).
+//!
+//! Each record's data is the JSON text of a raw record (a client that base64-encoded the JSON
+//! itself is tolerated). The record type comes from the stream name in the event source ARN
+//! (`…:stream/streaming-<prefix>-pin`). Records are cleaned with `shared`, and the whole batch
+//! is appended with [`lake::Lake::append`]: one commit per table, whole-row duplicates written
+//! once, and each shard's progress kept in the Delta log as the exact sequence number last
+//! committed (app id `kinesis:<stream>/<shard>`), so a redelivered or overlapping batch adds
+//! nothing. Bad records are quarantined and never block a shard; `batchItemFailures` are
+//! returned only when the lake could not be written, from each shard's first record that did
+//! not land.
+
+use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
+use aws_lambda_events::event::streams::KinesisEventResponse;
+use base64::Engine as _;
+use chrono::Utc;
+use lake::{Input, Lake, LakeRow, LakeTable, Position, QuarantineRow};
+use serde::Serialize;
+use shared::route::record_type_of_stream;
+use std::borrow::Cow;
+
+/// What stream-clean needs: the lake it writes.
+#[derive(Debug, Clone)]
+pub struct StreamCleanDeps {
+    pub lake: Lake,
+}
+
+/// What one invocation did. `records_in = rows_written + duplicates_skipped + quarantined +
+/// already_committed` when the lake could be written.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StreamReport {
+    pub records_in: usize,
+    pub rows_written: usize,
+    pub quarantined: usize,
+    pub duplicates_skipped: usize,
+    pub already_committed: usize,
+    pub quality_warnings: usize,
+    /// Records handed back to Lambda for retry (lake failures only).
+    pub item_failures: usize,
+}
+
+/// The Lambda response (partial-batch failures) and what the invocation did.
+#[derive(Debug, Clone, Default)]
+pub struct StreamOutcome {
+    pub response: KinesisEventResponse,
+    pub report: StreamReport,
+}
+
+/// Where a record came from.
+struct Origin<'a> {
+    stream: &'a str,
+    shard: &'a str,
+    sequence: &'a str,
+}
+
+/// One shard's records of the batch, in delivery order, with the table each one goes to.
+struct ShardSlice<'a> {
+    input: Input,
+    targets: Vec<(LakeTable, &'a str)>,
+}
+
+/// Cleans one Kinesis batch into the lake. Never fails: infrastructure errors become item
+/// failures so Lambda retries from the first record that did not land.
+pub async fn handle(event: &KinesisEvent, deps: &StreamCleanDeps) -> StreamOutcome {
+    let mut report = StreamReport::default();
+    let mut slices: Vec<ShardSlice<'_>> = Vec::new();
+    let now = Utc::now();
+    for record in &event.records {
+        report.records_in += 1;
+        let origin = origin(record);
+        let app_id = format!("kinesis:{}/{}", origin.stream, origin.shard);
+        let slice = match slices.iter().position(|s| s.input.app_id == app_id) {
+            Some(i) => &mut slices[i],
+            None => {
+                slices.push(ShardSlice {
+                    input: Input {
+                        app_id,
+                        ..Input::default()
+                    },
+                    targets: Vec::new(),
+                });
+                let last = slices.len() - 1;
+                &mut slices[last]
+            }
+        };
+        let position = Position::from_decimal(origin.sequence).unwrap_or_else(|| {
+            tracing::warn!(
+                sequence = origin.sequence,
+                "sequence number is not a decimal; using 0"
+            );
+            Position::default()
+        });
+        let source = format!(
+            "kinesis:{}/{}/{}",
+            origin.stream, origin.shard, origin.sequence
+        );
+        let record_type = record_type_of_stream(origin.stream);
+        let data = &record.kinesis.data.0;
+        let cleaned = match (&record_type, record_json(data)) {
+            (Err(e), _) => Err(format!("cannot tell the record type: {e}")),
+            (Ok(_), Err(e)) => Err(e),
+            (Ok(rt), Ok(json)) => shared::clean_record(*rt, &json).map_err(|e| e.to_string()),
+        };
+        match cleaned {
+            Ok(c) => {
+                report.quality_warnings += c.warnings.len();
+                slice
+                    .targets
+                    .push((LakeTable::of(c.row.record_type()), origin.sequence));
+                slice.input.rows.push(LakeRow {
+                    position,
+                    source,
+                    row: c.row,
+                });
+            }
+            Err(error) => {
+                slice.targets.push((LakeTable::Quarantine, origin.sequence));
+                slice.input.quarantine.push((
+                    position,
+                    QuarantineRow {
+                        source,
+                        record_type: record_type.as_ref().ok().copied(),
+                        raw: String::from_utf8_lossy(data).into_owned(),
+                        error,
+                        quarantined_at: now,
+                    },
+                ));
+            }
+        }
+    }
+
+    let inputs: Vec<Input> = slices.iter().map(|s| s.input.clone()).collect();
+    let mut response = KinesisEventResponse::default();
+    match deps.lake.append(&inputs).await {
+        Ok(append) => {
+            report.rows_written = append.rows_written();
+            report.quarantined = append.quarantined();
+            report.duplicates_skipped = append.duplicates_skipped();
+            report.already_committed = append.already_committed();
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "lake write failed; returning item failures for retry");
+            // Lambda retries each shard from the lowest failed sequence number: report the first
+            // record (in delivery order) whose table was not committed. Records after it that did
+            // land are skipped on the retry by their shard's committed position.
+            let mut failed = Vec::new();
+            for slice in &slices {
+                if let Some((_, sequence)) = slice
+                    .targets
+                    .iter()
+                    .find(|(table, _)| !e.is_committed(*table))
+                {
+                    failed.push(sequence.to_string());
+                    let first = slice
+                        .targets
+                        .iter()
+                        .position(|(_, s)| s == sequence)
+                        .unwrap_or(0);
+                    report.item_failures += slice.targets.len() - first;
+                }
+            }
+            response.set_failures(failed);
+            report.rows_written = e.committed.rows_written();
+            report.quarantined = e.committed.quarantined();
+        }
+    }
+    tracing::info!(
+        records_in = report.records_in,
+        rows_written = report.rows_written,
+        quarantined = report.quarantined,
+        duplicates_skipped = report.duplicates_skipped,
+        already_committed = report.already_committed,
+        item_failures = report.item_failures,
+        "stream batch cleaned"
+    );
+    StreamOutcome { response, report }
+}
+
+fn origin(record: &KinesisEventRecord) -> Origin<'_> {
+    let stream = record
+        .event_source_arn
+        .as_deref()
+        .and_then(|arn| arn.rsplit_once(":stream/").map(|(_, name)| name))
+        .unwrap_or("unknown-stream");
+    let shard = record
+        .event_id
+        .as_deref()
+        .and_then(|id| id.split_once(':').map(|(shard, _)| shard))
+        .unwrap_or("unknown-shard");
+    Origin {
+        stream,
+        shard,
+        sequence: record.kinesis.sequence_number.as_str(),
+    }
+}
+
+/// The JSON text of a record: the data itself, or the data base64-decoded when a client
+/// base64-encoded the JSON before putting it (as bare text or as a JSON string).
+pub fn record_json(data: &[u8]) -> Result<Cow<'_, [u8]>, String> {
+    let is_object_json = |bytes: &[u8]| {
+        matches!(
+            serde_json::from_slice::<serde_json::Value>(bytes),
+            Ok(serde_json::Value::Object(_))
+        )
+    };
+    if is_object_json(data) {
+        return Ok(Cow::Borrowed(data));
+    }
+    let text = match serde_json::from_slice::<serde_json::Value>(data) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::from_utf8_lossy(data).trim().to_string(),
+    };
+    if let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(text.as_bytes()) {
+        if is_object_json(&decoded) {
+            return Ok(Cow::Owned(decoded));
+        }
+    }
+    // Not decodable either way: hand the original bytes to cleaning for a precise error.
+    Ok(Cow::Borrowed(data))
+}
+
+/// A `KinesisEvent` for records of one stream and shard, shaped as Lambda delivers it (base64
+/// data, event ids, ARNs). Used by the local runner's in-process stream and by tests.
+pub fn kinesis_event(
+    stream: &str,
+    shard: &str,
+    records: &[(String, String, Vec<u8>)],
+) -> KinesisEvent {
+    let records: Vec<serde_json::Value> = records
+        .iter()
+        .map(|(sequence, partition_key, data)| {
+            serde_json::json!({
+                "kinesis": {
+                    "kinesisSchemaVersion": "1.0",
+                    "partitionKey": partition_key,
+                    "sequenceNumber": sequence,
+                    "data": base64::engine::general_purpose::STANDARD.encode(data),
+                    "approximateArrivalTimestamp": Utc::now().timestamp_millis() as f64 / 1000.0
+                },
+                "eventSource": "aws:kinesis",
+                "eventVersion": "1.0",
+                "eventID": format!("{shard}:{sequence}"),
+                "eventName": "aws:kinesis:record",
+                "invokeIdentityArn": "arn:aws:iam::000000000000:role/stream-clean",
+                "awsRegion": "us-east-1",
+                "eventSourceARN": format!("arn:aws:kinesis:us-east-1:000000000000:stream/{stream}")
+            })
+        })
+        .collect();
+    serde_json::from_value(serde_json::json!({ "Records": records })).unwrap_or_default()
+}

@@ -1,0 +1,37 @@
+//! Lambda entry point for stream-clean: opens the lake once, then cleans each Kinesis batch
+//! with [`stream_clean::handle`], answering with partial-batch failures.
+//!
+//! Configuration (environment): `LAKE_URI` (required), e.g. `s3://my-lake-bucket/lake`.
+//! The event source mapping must enable `ReportBatchItemFailures`.
+
+use aws_lambda_events::event::kinesis::KinesisEvent;
+use aws_lambda_events::event::streams::KinesisEventResponse;
+use lake::Lake;
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use stream_clean::{handle, StreamCleanDeps};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_current_span(false)
+        .without_time()
+        .init();
+    let lake_uri = std::env::var("LAKE_URI").map_err(|_| {
+        "LAKE_URI is not set: set it to the lake root, e.g. s3://my-lake-bucket/lake"
+    })?;
+    let deps = StreamCleanDeps {
+        lake: Lake::open(&lake_uri)?,
+    };
+    let deps = &deps;
+    run(service_fn(
+        move |event: LambdaEvent<KinesisEvent>| async move {
+            Ok::<KinesisEventResponse, Error>(handle(&event.payload, deps).await.response)
+        },
+    ))
+    .await
+}
