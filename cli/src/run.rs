@@ -1,10 +1,11 @@
-//! `pinpipe run`: the whole batch pipeline on the embedded default — posts through the ingest
-//! API's handler (in-process, with the original client's exact request bytes), raw objects
-//! landed in a local directory, batch-clean over what landed, Delta tables in a local lake —
-//! then a summary of what each table holds.
+//! `pinpipe run`: the whole pipeline on the embedded default — posts through the ingest API's
+//! handler (in-process, with the original clients' exact request bytes) down the batch path
+//! (raw objects in a local directory, then batch-clean), the stream path (an in-process stream
+//! whose batches reach stream-clean as real `KinesisEvent`s), or both, into Delta tables in a
+//! local lake — then a summary of what each table holds.
 
 use crate::posts::{self, Post};
-use crate::wire::kafka_body;
+use crate::wire::{kafka_body, kinesis_body};
 use crate::CliError;
 use batch_clean::objects::{list_landed, s3_put_event};
 use batch_clean::{BatchCleanDeps, BatchReport, RawStores};
@@ -12,10 +13,13 @@ use bytes::Bytes;
 use clap::Args;
 use http::{Method, Request, StatusCode};
 use indicatif::{ProgressBar, ProgressStyle};
-use ingest_api::{IngestDeps, RawLanding};
+use ingest_api::sink::MEMORY_SHARD;
+use ingest_api::{IngestDeps, MemoryStream, RawLanding};
 use lake::{Lake, LakeTable};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
+use stream_clean::{StreamCleanDeps, StreamReport};
 
 /// Bucket name the local raw directory stands for in S3 events.
 pub const LOCAL_RAW_BUCKET: &str = "local-raw";
@@ -43,7 +47,32 @@ pub struct RunArgs {
     /// Objects cleaned per batch-clean invocation (like an SQS batch).
     #[arg(long, default_value_t = 1000)]
     pub batch_size: usize,
+    /// Which path posts take: the batch route, the stream route, or both (as the original ran
+    /// its two emulators side by side).
+    #[arg(long, value_enum, default_value_t = IngestPath::Batch)]
+    pub path: IngestPath,
 }
+
+/// The ingest paths a post can take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum IngestPath {
+    Batch,
+    Stream,
+    Both,
+}
+
+impl IngestPath {
+    pub fn batch(self) -> bool {
+        matches!(self, IngestPath::Batch | IngestPath::Both)
+    }
+
+    pub fn stream(self) -> bool {
+        matches!(self, IngestPath::Stream | IngestPath::Both)
+    }
+}
+
+/// Records per `KinesisEvent` handed to stream-clean (Lambda's largest Kinesis batch).
+pub const STREAM_BATCH: usize = 10_000;
 
 /// What posting through the API did.
 #[derive(Debug, Default)]
@@ -59,16 +88,30 @@ pub async fn run(args: RunArgs) -> Result<(), CliError> {
     };
     let lake = Lake::open(&args.lake)?;
     let landing = RawLanding::local_dir(&args.raw)?;
+    let stream = Arc::new(MemoryStream::new());
     println!(
-        "pinpipe run: {} posts → ingest API (in-process) → raw {} → batch-clean → lake {}",
+        "pinpipe run: {} posts → ingest API (in-process, {} path) → {} → lake {}",
         posts.len(),
-        args.raw.display(),
+        match args.path {
+            IngestPath::Batch => "batch",
+            IngestPath::Stream => "stream",
+            IngestPath::Both => "batch and stream",
+        },
+        match args.path {
+            IngestPath::Batch => format!("raw {} → batch-clean", args.raw.display()),
+            IngestPath::Stream => "in-process stream → stream-clean".to_string(),
+            IngestPath::Both => format!(
+                "raw {} → batch-clean, and in-process stream → stream-clean",
+                args.raw.display()
+            ),
+        },
         lake.root()
     );
     let ingest = IngestDeps {
         raw: landing.clone(),
+        stream: stream.clone(),
     };
-    let sent = post_all(&posts, &args.prefix, &ingest).await;
+    let sent = post_all(&posts, &args.prefix, args.path, &ingest).await;
     println!(
         "ingest API: {} requests, {}",
         sent.sent,
@@ -79,42 +122,137 @@ pub async fn run(args: RunArgs) -> Result<(), CliError> {
             .join(", ")
     );
 
-    let deps = BatchCleanDeps {
-        raw: RawStores::Fixed(landing.store().clone()),
-        lake,
-    };
-    let cleaned = clean_landed(&deps, args.batch_size).await?;
-    println!(
-        "batch-clean: {} objects, {} records in → {} rows written, {} quarantined, {} duplicates, {} already committed",
-        cleaned.objects, cleaned.records_in, cleaned.rows_written, cleaned.quarantined,
-        cleaned.duplicates_skipped, cleaned.already_committed
-    );
-    print_lake_summary(&deps.lake).await
+    if args.path.batch() {
+        let deps = BatchCleanDeps {
+            raw: RawStores::Fixed(landing.store().clone()),
+            lake: lake.clone(),
+        };
+        let cleaned = clean_landed(&deps, args.batch_size).await?;
+        println!(
+            "batch-clean: {} objects, {} records in → {} rows written, {} quarantined, {} duplicates, {} already committed",
+            cleaned.objects, cleaned.records_in, cleaned.rows_written, cleaned.quarantined,
+            cleaned.duplicates_skipped, cleaned.already_committed
+        );
+    }
+    if args.path.stream() {
+        let deps = StreamCleanDeps { lake: lake.clone() };
+        let cleaned = flush_stream(&stream, &deps, STREAM_BATCH).await?;
+        println!(
+            "stream-clean: {} records in → {} rows written, {} quarantined, {} duplicates, {} already committed",
+            cleaned.records_in, cleaned.rows_written, cleaned.quarantined, cleaned.duplicates_skipped,
+            cleaned.already_committed
+        );
+    }
+    print_lake_summary(&lake).await
 }
 
-/// Sends every record of every post through the ingest API handler, as the original client.
-pub async fn post_all(posts: &[Post], prefix: &str, deps: &IngestDeps) -> PostReport {
-    let total: usize = posts.iter().map(Vec::len).sum();
+/// Sends every record of every post through the ingest API handler, as the original clients:
+/// `POST /topics/<prefix>.<type>` for the batch path, `PUT /streams/streaming-<prefix>-<type>/record`
+/// for the stream path.
+pub async fn post_all(
+    posts: &[Post],
+    prefix: &str,
+    path: IngestPath,
+    deps: &IngestDeps,
+) -> PostReport {
+    let per_record = usize::from(path.batch()) + usize::from(path.stream());
+    let total: usize = posts.iter().map(Vec::len).sum::<usize>() * per_record;
     let bar = progress(total as u64, "posting");
     let mut report = PostReport::default();
     for post in posts {
         for (record_type, value) in post {
-            let request = Request::builder()
-                .method(Method::POST)
-                .uri(format!("/topics/{prefix}.{record_type}"))
-                .header("content-type", "application/vnd.kafka.json.v2+json")
-                .body(Bytes::from(kafka_body(value)));
-            let status = match request {
-                Ok(req) => ingest_api::handle(req, deps).await.status(),
-                Err(_) => StatusCode::BAD_REQUEST,
-            };
-            report.sent += 1;
-            *report.by_status.entry(status.as_u16()).or_default() += 1;
-            bar.inc(1);
+            let mut requests = Vec::with_capacity(2);
+            if path.batch() {
+                requests.push(
+                    Request::builder()
+                        .method(Method::POST)
+                        .uri(format!("/topics/{prefix}.{record_type}"))
+                        .header("content-type", "application/vnd.kafka.json.v2+json")
+                        .body(Bytes::from(kafka_body(value))),
+                );
+            }
+            if path.stream() {
+                let stream = format!("streaming-{prefix}-{record_type}");
+                requests.push(
+                    Request::builder()
+                        .method(Method::PUT)
+                        .uri(format!("/streams/{stream}/record"))
+                        .header("content-type", "application/json")
+                        .body(Bytes::from(kinesis_body(&stream, value))),
+                );
+            }
+            for request in requests {
+                let status = match request {
+                    Ok(req) => ingest_api::handle(req, deps).await.status(),
+                    Err(_) => StatusCode::BAD_REQUEST,
+                };
+                report.sent += 1;
+                *report.by_status.entry(status.as_u16()).or_default() += 1;
+                bar.inc(1);
+            }
         }
     }
     bar.finish_and_clear();
     report
+}
+
+/// Hands everything waiting on the in-process stream to stream-clean, as `KinesisEvent`s of up
+/// to `batch` records per stream. Records stream-clean reports as failed are put back and the
+/// run stops with an error (the lake could not be written).
+pub async fn flush_stream(
+    stream: &MemoryStream,
+    deps: &StreamCleanDeps,
+    batch: usize,
+) -> Result<StreamReport, CliError> {
+    let bar = progress(stream.pending() as u64, "streaming");
+    let mut total = StreamReport::default();
+    loop {
+        let drained = stream.drain(batch);
+        if drained.is_empty() {
+            break;
+        }
+        for (name, records) in drained {
+            let event_records: Vec<(String, String, Vec<u8>)> = records
+                .iter()
+                .map(|r| {
+                    (
+                        r.sequence_number.clone(),
+                        r.partition_key.clone(),
+                        r.data.to_vec(),
+                    )
+                })
+                .collect();
+            let event = stream_clean::kinesis_event(&name, MEMORY_SHARD, &event_records);
+            let outcome = stream_clean::handle(&event, deps).await;
+            let r = outcome.report;
+            total.records_in += r.records_in;
+            total.rows_written += r.rows_written;
+            total.quarantined += r.quarantined;
+            total.duplicates_skipped += r.duplicates_skipped;
+            total.already_committed += r.already_committed;
+            total.quality_warnings += r.quality_warnings;
+            if let Some(first) = outcome
+                .response
+                .batch_item_failures
+                .first()
+                .and_then(|f| f.item_identifier.clone())
+            {
+                let from = records
+                    .iter()
+                    .position(|r| r.sequence_number == first)
+                    .unwrap_or(0);
+                let failed = records.len() - from;
+                stream.requeue(&name, records.into_iter().skip(from).collect());
+                bar.finish_and_clear();
+                return Err(CliError::Usage(format!(
+                    "stream-clean could not write the lake: {failed} records of {name} are still pending (see the log above)"
+                )));
+            }
+            bar.inc(records.len() as u64);
+        }
+    }
+    bar.finish_and_clear();
+    Ok(total)
 }
 
 /// Runs batch-clean over everything landed in the raw store, `batch_size` objects at a time.

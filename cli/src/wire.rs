@@ -84,6 +84,11 @@ pub fn kafka_body(record: &Value) -> Vec<u8> {
     python_json(&json!({"records": [{"value": record}]}))
 }
 
+/// The stream-route body the original client sends for one record.
+pub fn kinesis_body(stream: &str, record: &Value) -> Vec<u8> {
+    python_json(&json!({"StreamName": stream, "Data": record, "PartitionKey": "test"}))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

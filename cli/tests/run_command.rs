@@ -108,3 +108,38 @@ fn from_dir_posts_the_fixture_rows() {
     );
     assert!(stdout.contains("  pin               9 rows"), "{stdout}");
 }
+
+#[test]
+fn pinpipe_run_down_both_paths_reports_what_each_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_pinpipe"))
+        .args(["run", "--posts", "40", "--path", "both", "--lake"])
+        .arg(dir.path().join("lake"))
+        .arg("--raw")
+        .arg(dir.path().join("raw"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("ingest API: 240 requests, 240 × 200"),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .contains("batch-clean: 120 objects, 120 records in → 120 rows written, 0 quarantined"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("stream-clean: 120 records in → 120 rows written, 0 quarantined"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  pin              80 rows"),
+        "each path stored its copy until maintenance:\n{stdout}"
+    );
+}

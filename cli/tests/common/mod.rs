@@ -44,6 +44,7 @@ pub struct Env {
     pub dir: tempfile::TempDir,
     pub landing: RawLanding,
     pub deps: BatchCleanDeps,
+    pub stream: std::sync::Arc<ingest_api::MemoryStream>,
 }
 
 impl Env {
@@ -55,13 +56,29 @@ impl Env {
             raw: RawStores::Fixed(landing.store().clone()),
             lake,
         };
-        Env { dir, landing, deps }
+        Env {
+            dir,
+            landing,
+            deps,
+            stream: std::sync::Arc::new(ingest_api::MemoryStream::new()),
+        }
     }
 
     pub fn ingest(&self) -> IngestDeps {
         IngestDeps {
             raw: self.landing.clone(),
+            stream: self.stream.clone(),
         }
+    }
+
+    /// Hands everything on the in-process stream to stream-clean.
+    pub async fn flush_stream(&self) -> stream_clean::StreamReport {
+        let deps = stream_clean::StreamCleanDeps {
+            lake: self.deps.lake.clone(),
+        };
+        pinpipe::run::flush_stream(&self.stream, &deps, 10_000)
+            .await
+            .unwrap()
     }
 
     pub fn lake(&self) -> &Lake {

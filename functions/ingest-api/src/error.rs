@@ -38,11 +38,11 @@ impl ApiError {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
-            format!("no route for {path}: use POST /topics/<prefix>.pin|geo|user"),
+            format!("no route for {path}: use POST /topics/<topic>, PUT /streams/<stream>/record(s) or GET /streams"),
         )
     }
 
-    pub fn method_not_allowed(method: &http::Method, allowed: &'static str) -> Self {
+    pub fn method_not_allowed(method: &http::Method, allowed: &str) -> Self {
         ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",

@@ -1,9 +1,10 @@
 //! Lambda entry point for the ingestion API: builds the raw store once, then serves API
 //! Gateway requests with [`ingest_api::handle`].
 //!
-//! Configuration (environment): `RAW_BUCKET` (required), the raw landing bucket.
+//! Configuration (environment): `RAW_BUCKET` (required), the raw landing bucket. Streams are
+//! named by the request path; the usual `AWS_*` variables configure the clients.
 
-use ingest_api::{handle, IngestDeps, RawLanding};
+use ingest_api::{handle, IngestDeps, KinesisSink, RawLanding};
 use lambda_http::{run, service_fn, Body, Error, Request};
 use std::sync::Arc;
 
@@ -23,8 +24,10 @@ async fn main() -> Result<(), Error> {
     let store = object_store::aws::AmazonS3Builder::from_env()
         .with_bucket_name(&bucket)
         .build()?;
+    let config = aws_config::load_from_env().await;
     let deps = IngestDeps {
         raw: RawLanding::new(Arc::new(store)),
+        stream: Arc::new(KinesisSink::new(aws_sdk_kinesis::Client::new(&config))),
     };
     let deps = &deps;
     run(service_fn(move |req: Request| async move {

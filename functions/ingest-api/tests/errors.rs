@@ -1,7 +1,7 @@
 //! Every bad request in SPEC §3 gets its 4xx JSON error, nothing is landed, nothing panics.
 
 use bytes::Bytes;
-use ingest_api::{handle, IngestDeps, RawLanding};
+use ingest_api::{handle, IngestDeps, MemoryStream, RawLanding};
 use object_store::ObjectStore;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -20,6 +20,7 @@ impl Api {
         let root = dir.path().join("raw");
         let deps = IngestDeps {
             raw: RawLanding::local_dir(&root).unwrap(),
+            stream: Arc::new(MemoryStream::new()),
         };
         Api {
             _dir: dir,
@@ -238,7 +239,7 @@ async fn wrong_method_and_unknown_route() {
     assert_eq!(status, 404);
     assert_eq!(
         got,
-        json!({"error": "not_found", "message": "no route for /nowhere: use POST /topics/<prefix>.pin|geo|user", "details": []})
+        json!({"error": "not_found", "message": "no route for /nowhere: use POST /topics/<topic>, PUT /streams/<stream>/record(s) or GET /streams", "details": []})
     );
 }
 
@@ -263,6 +264,7 @@ async fn raw_store_outage_is_503_with_retry_after_and_nothing_landed() {
         Arc::new(object_store::prefix::PrefixStore::new(store, "raw"));
     let deps = IngestDeps {
         raw: RawLanding::new(store),
+        stream: Arc::new(MemoryStream::new()),
     };
     let req = http::Request::builder()
         .method("POST")
@@ -316,4 +318,183 @@ async fn garbage_never_panics_and_is_always_a_json_4xx() {
         }
     }
     assert_eq!(api.landed(), 0);
+}
+
+async fn put(api: &Api, path: &str, body: Value) -> (u16, Value) {
+    let (status, _, got) = api
+        .call("PUT", path, Some("application/json"), body.to_string())
+        .await;
+    (status, got)
+}
+
+#[tokio::test]
+async fn stream_route_errors() {
+    let api = Api::new();
+    let ok = json!({"StreamName": "s", "Data": geo(1), "PartitionKey": "test"});
+    let (status, got) = put(&api, "/streams/streaming-x-geos/record", ok.clone()).await;
+    assert_eq!(
+        (status, got["error"].as_str()),
+        (404, Some("unknown_stream"))
+    );
+    assert_eq!(got["message"], "`streaming-x-geos` does not end in a record type: expected streaming-<prefix>-pin, -geo or -user");
+
+    let (status, got) = put(
+        &api,
+        "/streams/streaming-x-geo/record",
+        json!({"Data": geo(1)}),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert_eq!(got["error"], "invalid_records");
+    assert_eq!(
+        got["details"],
+        json!([{"record": 0, "error": "bad_partition_key", "message": "`PartitionKey` is required: a string of 1 to 256 characters"}])
+    );
+
+    let (status, got) = put(
+        &api,
+        "/streams/streaming-x-geo/record",
+        json!({"Data": {"ind": "x"}, "PartitionKey": "k"}),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        got["details"][0]["message"],
+        "`ind` must be an integer, found the text \"x\""
+    );
+
+    let (status, got) = put(
+        &api,
+        "/streams/streaming-x-geo/record",
+        json!({"Data": "not base64!", "PartitionKey": "k"}),
+    )
+    .await;
+    assert_eq!(
+        (status, got["details"][0]["error"].as_str()),
+        (422, Some("bad_data"))
+    );
+
+    let (status, got) = put(&api, "/streams/streaming-x-geo/record", json!([1])).await;
+    assert_eq!(
+        (status, got["error"].as_str()),
+        (422, Some("invalid_request"))
+    );
+
+    let mut huge = geo(1);
+    huge["country"] = Value::from("y".repeat(1024 * 1024));
+    let (status, got) = put(
+        &api,
+        "/streams/streaming-x-geo/record",
+        json!({"Data": huge, "PartitionKey": "k"}),
+    )
+    .await;
+    assert_eq!(
+        (status, got["error"].as_str()),
+        (413, Some("record_too_large"))
+    );
+
+    let many: Vec<Value> = (0..501)
+        .map(|i| json!({"data": geo(i), "partition-key": "k"}))
+        .collect();
+    let (status, got) = put(
+        &api,
+        "/streams/streaming-x-geo/records",
+        json!({"records": many}),
+    )
+    .await;
+    assert_eq!(
+        (status, got["error"].as_str()),
+        (413, Some("too_many_records"))
+    );
+
+    let (status, _, got) = api
+        .call(
+            "PUT",
+            "/streams/streaming-x-geo/record",
+            Some("text/plain"),
+            ok.to_string(),
+        )
+        .await;
+    assert_eq!(
+        (status, got["error"].as_str()),
+        (415, Some("unsupported_media_type"))
+    );
+    let (status, _, got) = api
+        .call(
+            "PUT",
+            "/streams/streaming-x-geo/record",
+            Some("application/json"),
+            "{",
+        )
+        .await;
+    assert_eq!(
+        (status, got["error"].as_str()),
+        (400, Some("malformed_json"))
+    );
+    let (status, _, got) = api
+        .call(
+            "POST",
+            "/streams/streaming-x-geo/record",
+            Some("application/json"),
+            ok.to_string(),
+        )
+        .await;
+    assert_eq!(
+        (status, got["message"].as_str()),
+        (405, Some("POST is not allowed here; use PUT"))
+    );
+}
+
+/// A real Kinesis client aimed at a closed port on this machine: every call fails to connect.
+fn unreachable_kinesis() -> ingest_api::KinesisSink {
+    let config = aws_sdk_kinesis::Config::builder()
+        .behavior_version_latest()
+        .endpoint_url("http://127.0.0.1:9")
+        .region(aws_sdk_kinesis::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_kinesis::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
+        .retry_config(aws_sdk_kinesis::config::retry::RetryConfig::disabled())
+        .build();
+    ingest_api::KinesisSink::new(aws_sdk_kinesis::Client::from_conf(config))
+}
+
+#[tokio::test]
+async fn kinesis_outage_is_503_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let deps = IngestDeps {
+        raw: RawLanding::local_dir(&dir.path().join("raw")).unwrap(),
+        stream: Arc::new(unreachable_kinesis()),
+    };
+    let body = json!({"StreamName": "s", "Data": geo(1), "PartitionKey": "test"}).to_string();
+    for (method, path, body) in [
+        ("PUT", "/streams/streaming-x-geo/record", body.clone()),
+        (
+            "PUT",
+            "/streams/streaming-x-geo/records",
+            json!({"records": [{"data": geo(1), "partition-key": "k"}]}).to_string(),
+        ),
+        ("GET", "/streams", String::new()),
+        ("GET", "/streams/streaming-x-geo", String::new()),
+    ] {
+        let req = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/json")
+            .body(Bytes::from(body))
+            .unwrap();
+        let response = handle(req, &deps).await;
+        assert_eq!(
+            response.status(),
+            503,
+            "{method} {path}: {}",
+            response.body()
+        );
+        assert_eq!(response.headers()["retry-after"], "5");
+        let got: Value = serde_json::from_str(response.body()).unwrap();
+        assert_eq!(
+            got["message"],
+            "the stream is unavailable; nothing was written, retry after 5 s"
+        );
+    }
 }
