@@ -1,6 +1,7 @@
 //! `pinpipe bench`: batch-clean throughput from raw NDJSON bytes to committed Delta tables on
-//! local disk, with a baseline measured in the same run (decoding the same bytes as JSON and
-//! nothing else), so the figures compare across machines as ratios.
+//! local disk, and stream-clean on one 10,000-record `KinesisEvent`, each next to a baseline
+//! measured in the same run (decoding the same bytes as JSON and nothing else), so the figures
+//! compare across machines as ratios.
 
 use crate::run::{progress, LOCAL_RAW_BUCKET};
 use crate::CliError;
@@ -26,9 +27,105 @@ pub struct BenchArgs {
     /// Seed of the generator.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Records in the KinesisEvent handed to stream-clean.
+    #[arg(long, default_value_t = 10_000)]
+    pub stream_records: usize,
+    /// Run only one of the benchmarks.
+    #[arg(long, value_enum)]
+    pub only: Option<Which>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Which {
+    Batch,
+    Stream,
 }
 
 pub async fn bench(args: BenchArgs) -> Result<(), CliError> {
+    println!(
+        "build profile: {}",
+        if cfg!(debug_assertions) {
+            "dev (unoptimised; build with --profile bench-local for real figures)"
+        } else {
+            "optimised"
+        }
+    );
+    if args.only != Some(Which::Stream) {
+        bench_batch(&args).await?;
+    }
+    if args.only != Some(Which::Batch) {
+        bench_stream(&args).await?;
+    }
+    Ok(())
+}
+
+/// Decodes every non-empty line as JSON; returns (records decoded, seconds).
+fn decode_baseline<'a>(lines: impl Iterator<Item = &'a [u8]>) -> (usize, f64) {
+    let start = Instant::now();
+    let decoded = lines
+        .filter(|l| !l.is_empty())
+        .filter(|l| serde_json::from_slice::<serde_json::Value>(l).is_ok())
+        .count();
+    (decoded, start.elapsed().as_secs_f64())
+}
+
+async fn bench_stream(args: &BenchArgs) -> Result<(), CliError> {
+    let dir = tempfile::tempdir().map_err(|e| CliError::Usage(format!("temp dir: {e}")))?;
+    let records: Vec<(String, String, Vec<u8>)> = PostGenerator::new(args.seed)
+        .take(args.stream_records)
+        .enumerate()
+        .map(|(i, post)| {
+            let data = serde_json::to_vec(&post.pin).unwrap_or_default();
+            (
+                format!("49{:020}{:034}", 1_764_000_000_000_000i64, i + 1),
+                "test".to_string(),
+                data,
+            )
+        })
+        .collect();
+    let bytes: usize = records.iter().map(|r| r.2.len()).sum();
+    let event =
+        stream_clean::kinesis_event("streaming-bench-pin", "shardId-000000000000", &records);
+    println!(
+        "\nstream-clean: one KinesisEvent of {} pin records, {:.1} MB of JSON",
+        records.len(),
+        bytes as f64 / 1e6
+    );
+
+    reset_peak_rss();
+    let (decoded, baseline) = decode_baseline(records.iter().map(|r| r.2.as_slice()));
+    let baseline_peak = peak_rss_mb();
+
+    let deps = stream_clean::StreamCleanDeps {
+        lake: Lake::open(dir.path().join("lake").to_str().unwrap_or("lake"))?,
+    };
+    reset_peak_rss();
+    let start = Instant::now();
+    let outcome = stream_clean::handle(&event, &deps).await;
+    let measured = start.elapsed().as_secs_f64();
+    let measured_peak = peak_rss_mb();
+    let r = outcome.report;
+    if decoded != records.len()
+        || r.rows_written + r.duplicates_skipped + r.quarantined != records.len()
+    {
+        return Err(CliError::Usage(format!(
+            "bench lost records: {} in, {} written",
+            records.len(),
+            r.rows_written
+        )));
+    }
+    let mb = bytes as f64 / 1e6;
+    let n = records.len() as f64;
+    println!("baseline (JSON decode only): {baseline:.3} s  {:>10.0} records/s  {:>7.1} MB/s  peak RSS {baseline_peak:.0} MB", n / baseline, mb / baseline);
+    println!("stream-clean → Delta commit: {measured:.3} s  {:>10.0} records/s  {:>7.1} MB/s  peak RSS {measured_peak:.0} MB", n / measured, mb / measured);
+    println!(
+        "ratio: stream-clean takes {:.1}× the time of decoding alone",
+        measured / baseline
+    );
+    Ok(())
+}
+
+async fn bench_batch(args: &BenchArgs) -> Result<(), CliError> {
     let dir = tempfile::tempdir().map_err(|e| CliError::Usage(format!("temp dir: {e}")))?;
     let raw_dir = dir.path().join("raw");
     std::fs::create_dir_all(&raw_dir)
@@ -80,20 +177,13 @@ pub async fn bench(args: BenchArgs) -> Result<(), CliError> {
     }
     let records: usize = counts.iter().sum();
     println!(
-        "bench: {records} records in {objects} objects, {:.1} MB of NDJSON",
+        "\nbatch-clean: {records} records in {objects} objects, {:.1} MB of NDJSON",
         total_bytes as f64 / 1e6
     );
 
     // Baseline: decode every line as JSON, nothing else.
     reset_peak_rss();
-    let start = Instant::now();
-    let mut decoded = 0usize;
-    for line in all_lines.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-        if serde_json::from_slice::<serde_json::Value>(line).is_ok() {
-            decoded += 1;
-        }
-    }
-    let baseline = start.elapsed().as_secs_f64();
+    let (decoded, baseline) = decode_baseline(all_lines.split(|b| *b == b'\n'));
     let baseline_peak = peak_rss_mb();
     drop(all_lines);
 
@@ -131,14 +221,6 @@ pub async fn bench(args: BenchArgs) -> Result<(), CliError> {
         measured / baseline,
         landed.len().div_ceil(args.objects_per_invocation.max(1)),
         args.objects_per_invocation
-    );
-    println!(
-        "build profile: {}",
-        if cfg!(debug_assertions) {
-            "dev (unoptimised: use --profile bench-local for real figures)"
-        } else {
-            "optimised"
-        }
     );
     Ok(())
 }
