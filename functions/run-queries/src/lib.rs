@@ -1,0 +1,122 @@
+//! run-queries: the daily run that replaces the original Airflow DAG (SPEC §8). It runs every
+//! analytics query and writes each result as a Delta table under `results/`, then maintains
+//! the `pin`, `geo`, `user` and `quarantine` tables (de-duplicate, compact, checkpoint,
+//! vacuum), and writes a JSON summary of the run to `_runs/` in the lake.
+//!
+//! One failing query or table does not stop the others; the run as a whole fails, naming them,
+//! so the schedule's retry fires.
+
+use chrono::Utc;
+use lake::maintenance::MaintenanceReport;
+use lake::queries::{run_queries, QueryError, QueryRun, QUERIES};
+use lake::{Lake, LakeTable};
+use serde::Serialize;
+use std::time::Duration;
+
+/// What the daily run needs.
+#[derive(Debug, Clone)]
+pub struct RunQueriesDeps {
+    pub lake: Lake,
+    /// Vacuum retention: unreferenced files older than this are deleted.
+    pub retention: Duration,
+}
+
+/// How maintenance of one table went.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableMaintenance {
+    pub table: &'static str,
+    pub report: Option<MaintenanceReport>,
+    pub error: Option<String>,
+}
+
+/// The whole daily run, as written to `_runs/<start time>.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DailyReport {
+    pub queries: QueryRun,
+    pub maintenance: Vec<TableMaintenance>,
+    /// Where the summary was written, relative to the lake root.
+    pub summary: String,
+}
+
+impl DailyReport {
+    /// The queries and tables that failed.
+    pub fn failures(&self) -> Vec<String> {
+        let mut failed: Vec<String> = self
+            .queries
+            .failed()
+            .iter()
+            .map(|q| q.to_string())
+            .collect();
+        failed.extend(
+            self.maintenance
+                .iter()
+                .filter(|m| m.error.is_some())
+                .map(|m| format!("maintenance of {}", m.table)),
+        );
+        failed
+    }
+}
+
+/// Why the daily run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunQueriesError {
+    /// Some queries or tables failed; the others completed and the summary says which.
+    #[error("daily run incomplete, failed: {}; see {summary} in the lake", failed.join(", "))]
+    Incomplete {
+        failed: Vec<String>,
+        summary: String,
+        report: Box<DailyReport>,
+    },
+    /// The lake could not be opened at all.
+    #[error(transparent)]
+    Query(#[from] QueryError),
+}
+
+/// Runs the queries, writes their results, maintains the tables, and writes the summary.
+pub async fn handle(deps: &RunQueriesDeps) -> Result<DailyReport, RunQueriesError> {
+    let (queries, _) = run_queries(&deps.lake, &QUERIES, true).await?;
+    let mut maintenance = Vec::new();
+    for table in LakeTable::ALL {
+        let outcome = match deps.lake.maintain(table, deps.retention).await {
+            Ok(report) => TableMaintenance {
+                table: table.name(),
+                report: Some(report),
+                error: None,
+            },
+            Err(e) => {
+                tracing::error!(table = table.name(), error = %e, "maintenance failed");
+                TableMaintenance {
+                    table: table.name(),
+                    report: None,
+                    error: Some(e.to_string()),
+                }
+            }
+        };
+        maintenance.push(outcome);
+    }
+    let summary = format!("_runs/{}.json", queries.started_at.format("%Y%m%dT%H%M%SZ"));
+    let report = DailyReport {
+        queries,
+        maintenance,
+        summary: summary.clone(),
+    };
+    match serde_json::to_vec_pretty(&report) {
+        Ok(bytes) => {
+            if let Err(e) = deps.lake.put_file(&summary, bytes).await {
+                tracing::error!(error = %e, "writing the run summary failed");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "serialising the run summary failed"),
+    }
+    let failed = report.failures();
+    tracing::info!(summary = %summary, failed = failed.len(), at = %Utc::now(), "daily run finished");
+    if failed.is_empty() {
+        Ok(report)
+    } else {
+        Err(RunQueriesError::Incomplete {
+            failed,
+            summary,
+            report: Box::new(report),
+        })
+    }
+}

@@ -1,0 +1,46 @@
+//! Lambda entry point for run-queries: on each scheduled EventBridge event, runs
+//! [`run_queries::handle`] (queries, result tables, maintenance, run summary).
+//!
+//! Configuration (environment): `LAKE_URI` (required), e.g. `s3://my-lake-bucket/lake`;
+//! `VACUUM_RETENTION_HOURS` (default 168, i.e. 7 days).
+
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use lake::Lake;
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use run_queries::{handle, RunQueriesDeps};
+use std::time::Duration;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_current_span(false)
+        .without_time()
+        .init();
+    let lake_uri = std::env::var("LAKE_URI").map_err(|_| {
+        "LAKE_URI is not set: set it to the lake root, e.g. s3://my-lake-bucket/lake"
+    })?;
+    let hours: u64 = match std::env::var("VACUUM_RETENTION_HOURS") {
+        Ok(v) => v.parse().map_err(|_| {
+            format!("VACUUM_RETENTION_HOURS must be a whole number of hours, got `{v}`")
+        })?,
+        Err(_) => 168,
+    };
+    let deps = RunQueriesDeps {
+        lake: Lake::open(&lake_uri)?,
+        retention: Duration::from_secs(hours * 3600),
+    };
+    let deps = &deps;
+    run(service_fn(
+        move |event: LambdaEvent<EventBridgeEvent<serde_json::Value>>| async move {
+            tracing::info!(scheduled_at = ?event.payload.time, "daily run starting");
+            let report = handle(deps).await?;
+            Ok::<_, Error>(report)
+        },
+    ))
+    .await
+}

@@ -1,0 +1,105 @@
+//! The daily run over a lake built from the fixtures.
+
+use lake::{Input, Lake, LakeRow, Position};
+use run_queries::{handle, RunQueriesDeps, RunQueriesError};
+use std::path::Path;
+use std::time::Duration;
+
+async fn fixture_lake(dir: &Path) -> Lake {
+    let lake = Lake::open(dir.join("lake").to_str().unwrap()).unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/seed-sample");
+    let mut inputs = Vec::new();
+    for rt in shared::RecordType::ALL {
+        let text = std::fs::read_to_string(fixtures.join(format!("{rt}.jsonl"))).unwrap();
+        let rows = text
+            .lines()
+            .enumerate()
+            .map(|(i, line)| LakeRow {
+                position: Position::from_int(i as i64 + 1),
+                source: format!("fixture/{rt}"),
+                row: shared::clean_record(rt, line.as_bytes()).unwrap().row,
+            })
+            .collect();
+        inputs.push(Input {
+            app_id: format!("fixture:{rt}"),
+            rows,
+            quarantine: Vec::new(),
+        });
+    }
+    lake.append(&inputs).await.unwrap();
+    lake
+}
+
+#[tokio::test]
+async fn the_daily_run_writes_every_result_maintains_every_table_and_summarises() {
+    let dir = tempfile::tempdir().unwrap();
+    let deps = RunQueriesDeps {
+        lake: fixture_lake(dir.path()).await,
+        retention: Duration::from_secs(7 * 24 * 3600),
+    };
+    let report = handle(&deps).await.unwrap();
+    assert_eq!(report.queries.queries.len(), 10);
+    assert_eq!(
+        deps.lake
+            .count_rows("results/q1_popular_category_by_country")
+            .await
+            .unwrap(),
+        7
+    );
+    assert_eq!(
+        deps.lake
+            .count_rows("results/q3b_country_with_top_poster")
+            .await
+            .unwrap(),
+        1
+    );
+    let tables: Vec<&str> = report.maintenance.iter().map(|m| m.table).collect();
+    assert_eq!(tables, ["pin", "geo", "user", "quarantine"]);
+    let pin = report.maintenance[0].report.as_ref().unwrap();
+    assert_eq!((pin.rows_before, pin.rows_after), (9, 9));
+
+    let summary: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("lake").join(&report.summary)).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        summary["queries"]["queries"][0]["name"],
+        "q1_popular_category_by_country"
+    );
+    assert_eq!(summary["queries"]["queries"][0]["rows"], 7);
+    assert_eq!(summary["maintenance"][1]["table"], "geo");
+}
+
+#[tokio::test]
+async fn a_failing_query_does_not_stop_the_others_and_the_run_fails_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let deps = RunQueriesDeps {
+        lake: fixture_lake(dir.path()).await,
+        retention: Duration::from_secs(3600),
+    };
+    // q6's result location is blocked by a file: writing it fails.
+    std::fs::create_dir_all(dir.path().join("lake/results")).unwrap();
+    std::fs::write(
+        dir.path().join("lake/results/q6_users_joined_per_year"),
+        b"blocked",
+    )
+    .unwrap();
+    let err = handle(&deps).await.unwrap_err();
+    let RunQueriesError::Incomplete { failed, report, .. } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(failed, &vec!["q6_users_joined_per_year".to_string()]);
+    assert!(
+        err.to_string()
+            .starts_with("daily run incomplete, failed: q6_users_joined_per_year; see _runs/"),
+        "{err}"
+    );
+    assert_eq!(
+        deps.lake
+            .count_rows("results/q7_median_followers_by_join_year")
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(report.maintenance.iter().all(|m| m.error.is_none()));
+}
