@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod posts;
+pub mod query;
 pub mod run;
 pub mod wire;
 
@@ -15,6 +16,8 @@ pub enum CliError {
     Lake(#[from] lake::LakeError),
     #[error("raw store: {0}")]
     RawStore(#[from] object_store::Error),
+    #[error("queries: {0}")]
+    Query(#[from] lake::queries::QueryError),
     #[error("batch-clean: {0}")]
     BatchClean(#[from] batch_clean::BatchCleanError),
     #[error("{0}")]

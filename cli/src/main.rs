@@ -2,7 +2,7 @@
 //! embedded default (local raw directory, local lake, in-process functions) and prints what
 //! landed.
 
-use pinpipe::{bench, run};
+use pinpipe::{bench, query, run};
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -20,8 +20,13 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Generate posts, send them through the ingest API, clean them into the lake, summarise.
+    /// Generate posts, send them through the ingest API, clean them into the lake, run the
+    /// queries and print their results.
     Run(run::RunArgs),
+    /// Run the analytics queries on a lake and print their results (or their SQL).
+    Query(query::QueryArgs),
+    /// Maintain the lake's tables: drop duplicates, compact, checkpoint, vacuum.
+    Maintain(query::MaintainArgs),
     /// Measure batch-clean throughput into a local lake against a JSON-decode baseline.
     Bench(bench::BenchArgs),
 }
@@ -49,6 +54,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => run::run(args).await,
             Command::Bench(args) => bench::bench(args).await,
+            Command::Query(args) => query::query(args).await,
+            Command::Maintain(args) => query::maintain(args).await,
         }
     });
     match result {

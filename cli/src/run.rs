@@ -143,7 +143,23 @@ pub async fn run(args: RunArgs) -> Result<(), CliError> {
             cleaned.already_committed
         );
     }
-    print_lake_summary(&lake).await
+    print_lake_summary(&lake).await?;
+    let (run, results) = lake::queries::run_queries(&lake, &lake::queries::QUERIES, true).await?;
+    println!(
+        "\nqueries ({} ms; results written under {}results/):",
+        run.elapsed_ms,
+        lake.root()
+    );
+    crate::query::print_results(&results, crate::query::Format::Table);
+    let failed = run.failed();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Usage(format!(
+            "queries failed: {}",
+            failed.join(", ")
+        )))
+    }
 }
 
 /// Sends every record of every post through the ingest API handler, as the original clients:

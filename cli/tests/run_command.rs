@@ -58,6 +58,16 @@ async fn pinpipe_run_prints_its_summary_and_leaves_readable_delta_tables() {
         let txns = log.lines().filter(|l| l.starts_with("{\"txn\"")).count();
         assert_eq!(txns, 60, "{table}");
     }
+    assert!(
+        stdout.contains("\nq3b_country_with_top_poster (1 rows)"),
+        "every query result is printed:\n{stdout}"
+    );
+    assert_eq!(
+        lake.count_rows("results/q6_users_joined_per_year")
+            .await
+            .unwrap(),
+        3
+    );
     let pins = lake.read_rows("pin").await.unwrap();
     assert!(
         pins.iter()
