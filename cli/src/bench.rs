@@ -30,6 +30,12 @@ pub struct BenchArgs {
     /// Records in the KinesisEvent handed to stream-clean.
     #[arg(long, default_value_t = 10_000)]
     pub stream_records: usize,
+    /// Posts in the lake the queries run over.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub query_posts: usize,
+    /// Python interpreter with the duckdb package, for the query comparison.
+    #[arg(long, default_value = "python3")]
+    pub python: String,
     /// Run only one of the benchmarks.
     #[arg(long, value_enum)]
     pub only: Option<Which>,
@@ -39,6 +45,7 @@ pub struct BenchArgs {
 pub enum Which {
     Batch,
     Stream,
+    Queries,
 }
 
 pub async fn bench(args: BenchArgs) -> Result<(), CliError> {
@@ -50,11 +57,134 @@ pub async fn bench(args: BenchArgs) -> Result<(), CliError> {
             "optimised"
         }
     );
-    if args.only != Some(Which::Stream) {
+    let run = |which| args.only.is_none_or(|only| only == which);
+    if run(Which::Batch) {
         bench_batch(&args).await?;
     }
-    if args.only != Some(Which::Batch) {
+    if run(Which::Stream) {
         bench_stream(&args).await?;
+    }
+    if run(Which::Queries) {
+        bench_queries(&args).await?;
+    }
+    Ok(())
+}
+
+/// Builds a lake of `query_posts` generated posts (cleaned with `shared`, appended in large
+/// commits), times every query on DataFusion, then the same SQL on DuckDB over the same
+/// Parquet files.
+async fn bench_queries(args: &BenchArgs) -> Result<(), CliError> {
+    use lake::{Input, LakeRow, Position};
+    let dir = tempfile::tempdir().map_err(|e| CliError::Usage(format!("temp dir: {e}")))?;
+    let lake = Lake::open(dir.path().join("lake").to_str().unwrap_or("lake"))?;
+    println!(
+        "\nqueries: building a lake of {} generated posts…",
+        args.query_posts
+    );
+    let bar = crate::run::progress(args.query_posts as u64, "building");
+    let mut generator = PostGenerator::new(args.seed);
+    let chunk = 250_000;
+    let mut done = 0;
+    while done < args.query_posts {
+        let n = chunk.min(args.query_posts - done);
+        let mut rows = Vec::with_capacity(3 * n);
+        for post in generator.by_ref().take(n) {
+            for (rt, value) in post.records() {
+                if let Ok(c) = shared::clean_value(rt, value) {
+                    rows.push(LakeRow {
+                        position: Position::from_int(1),
+                        source: "bench".into(),
+                        row: c.row,
+                    });
+                }
+            }
+        }
+        lake.append(&[Input {
+            app_id: format!("bench:{done}"),
+            rows,
+            quarantine: Vec::new(),
+        }])
+        .await
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+        done += n;
+        bar.inc(n as u64);
+    }
+    bar.finish_and_clear();
+
+    let start = Instant::now();
+    let (run, results) = lake::queries::run_queries(&lake, &lake::queries::QUERIES, false).await?;
+    let datafusion = start.elapsed().as_secs_f64();
+    if !run.failed().is_empty() {
+        return Err(CliError::Usage(format!(
+            "queries failed: {}",
+            run.failed().join(", ")
+        )));
+    }
+    println!("DataFusion (delta-rs), all 10 queries: {datafusion:.2} s");
+
+    // The same SQL in DuckDB over the same Parquet files.
+    let mut tables = serde_json::Map::new();
+    for table in ["pin", "geo", "user"] {
+        let delta = lake.load(table).await?;
+        let files: Vec<serde_json::Value> = delta
+            .get_file_uris()
+            .map_err(|e| CliError::Usage(e.to_string()))?
+            .map(|uri| {
+                serde_json::Value::from(uri.strip_prefix("file://").unwrap_or(&uri).to_string())
+            })
+            .collect();
+        tables.insert(table.to_string(), serde_json::Value::Array(files));
+    }
+    let manifest = serde_json::json!({
+        "tables": tables,
+        "views": lake::queries::VIEWS_SQL,
+        "queries": lake::queries::QUERIES.iter().map(|q| (q.name.to_string(), serde_json::Value::from(q.sql))).collect::<serde_json::Map<_, _>>(),
+    });
+    let manifest_path = dir.path().join("manifest.json");
+    std::fs::write(&manifest_path, manifest.to_string())
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/duckdb_queries.py");
+    let output = std::process::Command::new(&args.python)
+        .arg(&script)
+        .arg(&manifest_path)
+        .output();
+    let duck: serde_json::Value = match output {
+        Ok(out) if out.status.success() => serde_json::from_slice(&out.stdout)
+            .map_err(|e| CliError::Usage(format!("duckdb output: {e}")))?,
+        Ok(out) => {
+            println!(
+                "DuckDB: not run ({}); install it with `pip install duckdb`",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            return Ok(());
+        }
+        Err(e) => {
+            println!("DuckDB: not run ({}: {e})", args.python);
+            return Ok(());
+        }
+    };
+    let duck_total = duck["total_seconds"].as_f64().unwrap_or(f64::NAN);
+    println!("DuckDB, same SQL over the same Parquet files: {duck_total:.2} s");
+    println!(
+        "ratio: DataFusion takes {:.2}× DuckDB's time",
+        datafusion / duck_total
+    );
+    println!(
+        "  {:<48} {:>8} {:>10} {:>10}",
+        "query", "rows", "DataFusion", "DuckDB"
+    );
+    for (result, outcome) in results.iter().zip(&run.queries) {
+        let d = &duck["queries"][result.name];
+        let same = d["rows"].as_u64() == Some(result.num_rows() as u64);
+        println!(
+            "  {:<48} {:>8} {:>9.3}s {:>9.3}s{}",
+            result.name,
+            result.num_rows(),
+            outcome.elapsed_ms as f64 / 1000.0,
+            d["seconds"].as_f64().unwrap_or(f64::NAN),
+            if same { "" } else { "  (row counts differ!)" }
+        );
     }
     Ok(())
 }
