@@ -21,7 +21,7 @@ pub struct QueryArgs {
     /// Queries to run (default: all), e.g. q1_popular_category_by_country.
     pub names: Vec<String>,
     /// Lake root: a directory, file:// or s3:// URL.
-    #[arg(long, default_value = "./lake")]
+    #[arg(long, default_value = "./data/lake")]
     pub lake: String,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -37,7 +37,7 @@ pub struct QueryArgs {
 #[derive(Debug, Args)]
 pub struct MaintainArgs {
     /// Lake root: a directory, file:// or s3:// URL.
-    #[arg(long, default_value = "./lake")]
+    #[arg(long, default_value = "./data/lake")]
     pub lake: String,
     /// Vacuum retention in hours: unreferenced files older than this are deleted.
     #[arg(long, default_value_t = DEFAULT_RETENTION.as_secs() / 3600)]

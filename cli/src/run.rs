@@ -33,10 +33,10 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Lake root: a directory, file:// or s3:// URL.
-    #[arg(long, default_value = "./lake")]
+    #[arg(long, default_value = "./data/lake")]
     pub lake: String,
     /// Directory where the API lands raw batch records.
-    #[arg(long, default_value = "./raw")]
+    #[arg(long, default_value = "./data/raw")]
     pub raw: PathBuf,
     /// Post the rows of DIR/pin.jsonl, DIR/geo.jsonl and DIR/user.jsonl instead of generated ones.
     #[arg(long, value_name = "DIR")]

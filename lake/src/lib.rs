@@ -1,0 +1,25 @@
+//! The lake: Arrow schemas and Delta Lake tables for the pipeline (SPEC §5–§7).
+//!
+//! Modules follow the data: [`schema`] fixes each table's columns, [`batch`] turns cleaned rows
+//! and quarantine rows into Arrow record batches, [`table`] opens (or creates) the Delta tables
+//! under a lake root, [`append`] commits one batch of inputs exactly once (with [`position`] saying how an input's
+//! progress is kept in the Delta log), and [`read`] reads
+//! rows back as JSON for checks, summaries and tests.
+//!
+//! This crate holds the heavy dependencies (delta-rs); the ingest API never links it.
+
+pub mod append;
+pub mod batch;
+#[cfg(feature = "queries")]
+pub mod maintenance;
+pub mod position;
+#[cfg(feature = "queries")]
+pub mod queries;
+pub mod read;
+pub mod schema;
+pub mod table;
+
+pub use append::{AppendError, AppendReport, Input, LakeRow, TableReport};
+pub use position::Position;
+pub use schema::{LakeTable, QuarantineRow};
+pub use table::{Lake, LakeError};

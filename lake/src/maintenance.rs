@@ -1,0 +1,201 @@
+//! Table maintenance (SPEC §7, §8): the daily run rewrites each table without whole-row
+//! duplicates of its SPEC columns (a record a client sent twice, or that came down both
+//! paths), compacts small files, writes a checkpoint, and vacuums files no longer referenced
+//! once they are older than the retention.
+//!
+//! Rewrites are ordinary Delta commits: readers see the table before or after, the `txn`
+//! bookkeeping that makes appends exactly once is kept, and a concurrent append makes the
+//! rewrite fail with a conflict (to be retried next run) rather than lose the append.
+
+use crate::schema::LakeTable;
+use crate::table::{Lake, LakeError};
+use deltalake::arrow::array::RecordBatch;
+use deltalake::datafusion::prelude::SessionContext;
+use deltalake::operations::optimize::OptimizeType;
+use deltalake::protocol::SaveMode;
+use deltalake::{DeltaTable, DeltaTableError};
+use serde::Serialize;
+use std::time::Duration;
+
+/// Default vacuum retention: files unreferenced for longer than this are deleted.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// What maintenance did to one table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MaintenanceReport {
+    pub table: String,
+    pub rows_before: usize,
+    pub rows_after: usize,
+    pub duplicates_removed: usize,
+    pub files_before: usize,
+    pub files_after: usize,
+    pub version: Option<u64>,
+    pub checkpoint_version: Option<u64>,
+    pub files_vacuumed: usize,
+}
+
+/// Why maintenance of a table failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MaintenanceError {
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+    #[error("maintaining `{table}` ({step}): {source}")]
+    Delta {
+        table: String,
+        step: &'static str,
+        #[source]
+        source: Box<DeltaTableError>,
+    },
+    #[error("maintaining `{table}` (finding duplicates): {source}")]
+    DataFusion {
+        table: String,
+        #[source]
+        source: Box<deltalake::datafusion::error::DataFusionError>,
+    },
+}
+
+fn active_files(table: &DeltaTable) -> usize {
+    table
+        .snapshot()
+        .map(|s| s.log_data().into_iter().count())
+        .unwrap_or(0)
+}
+
+impl Lake {
+    /// Maintains one table: de-duplicates, compacts, checkpoints and vacuums it. A table that
+    /// does not exist yet is left alone.
+    pub async fn maintain(
+        &self,
+        table: LakeTable,
+        retention: Duration,
+    ) -> Result<MaintenanceReport, MaintenanceError> {
+        let name = table.name();
+        let delta_err = |step: &'static str| {
+            move |source| MaintenanceError::Delta {
+                table: name.to_string(),
+                step,
+                source: Box::new(source),
+            }
+        };
+        let df_err = |source| MaintenanceError::DataFusion {
+            table: name.to_string(),
+            source: Box::new(source),
+        };
+        let mut delta = self.load(name).await?;
+        let mut report = MaintenanceReport {
+            table: name.to_string(),
+            ..MaintenanceReport::default()
+        };
+        if delta.version().is_none() {
+            return Ok(report);
+        }
+        report.files_before = active_files(&delta);
+
+        // 1. Whole-row duplicates of the SPEC columns: keep each row's first arrival.
+        let ctx = SessionContext::new();
+        delta
+            .update_datafusion_session(&ctx.state())
+            .map_err(delta_err("reading"))?;
+        ctx.register_table("t", delta.table_provider().await.map_err(df_err)?)
+            .map_err(df_err)?;
+        let spec = table
+            .spec_columns()
+            .iter()
+            .map(|c| format!("\"{c}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let counts = ctx
+            .sql(&format!("SELECT COUNT(*) AS n, (SELECT COUNT(*) FROM (SELECT DISTINCT {spec} FROM t) d) AS distinct_n FROM t"))
+            .await
+            .map_err(df_err)?
+            .collect()
+            .await
+            .map_err(df_err)?;
+        let (rows, distinct) = counts
+            .first()
+            .map(|b| {
+                let row = crate::read::batch_to_rows(b)
+                    .into_iter()
+                    .next()
+                    .unwrap_or_default();
+                let get = |k: &str| row.get(k).and_then(|v| v.as_u64()).unwrap_or(0) as usize;
+                (get("n"), get("distinct_n"))
+            })
+            .unwrap_or((0, 0));
+        report.rows_before = rows;
+        report.rows_after = rows;
+        if distinct < rows {
+            let order = if table == LakeTable::Quarantine {
+                "\"quarantined_at\""
+            } else {
+                "\"_ingested_at\", \"_source\""
+            };
+            let all = table
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| format!("\"{}\"", f.name()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT {all} FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY {spec} ORDER BY {order}) AS first_arrival FROM t) ranked WHERE first_arrival = 1"
+            );
+            let df = ctx.sql(&sql).await.map_err(df_err)?;
+            let batches: Vec<RecordBatch> = df.collect().await.map_err(df_err)?;
+            // The scan may hand strings back as views; write them in the table's own types.
+            let schema = table.schema();
+            let batches = batches
+                .into_iter()
+                .map(|b| {
+                    let columns = b
+                        .columns()
+                        .iter()
+                        .zip(schema.fields())
+                        .map(|(c, f)| deltalake::arrow::compute::cast(c, f.data_type()))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    RecordBatch::try_new(schema.clone(), columns)
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| MaintenanceError::Delta {
+                    table: name.to_string(),
+                    step: "de-duplicating",
+                    source: Box::new(e.into()),
+                })?;
+            delta = delta
+                .write(batches)
+                .with_save_mode(SaveMode::Overwrite)
+                .await
+                .map_err(delta_err("rewriting without duplicates"))?;
+            report.rows_after = distinct;
+            report.duplicates_removed = rows - distinct;
+        }
+
+        // 2. Compact small files.
+        let (compacted, _metrics) = delta
+            .optimize()
+            .with_type(OptimizeType::Compact)
+            .await
+            .map_err(delta_err("compacting"))?;
+        delta = compacted;
+
+        // 3. Checkpoint the log (it also drops expired exactly-once bookkeeping).
+        deltalake::checkpoints::create_checkpoint(&delta, None)
+            .await
+            .map_err(delta_err("checkpointing"))?;
+        report.checkpoint_version = delta.version();
+
+        // 4. Vacuum files unreferenced for longer than the retention.
+        let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::days(7));
+        let (vacuumed, metrics) = delta
+            .vacuum()
+            .with_retention_period(retention)
+            .with_enforce_retention_duration(false)
+            .await
+            .map_err(delta_err("vacuuming"))?;
+        report.files_vacuumed = metrics.files_deleted.len();
+        report.files_after = active_files(&vacuumed);
+        report.version = vacuumed.version();
+        tracing::info!(table = name, ?report, "maintained");
+        Ok(report)
+    }
+}

@@ -1,0 +1,155 @@
+//! The columns of every table in the lake, in SPEC order, as Arrow schemas.
+//!
+//! Data tables carry two provenance columns after the SPEC columns: `_source` (the object key
+//! or stream/shard/sequence number the row came from) and `_ingested_at`.
+
+use chrono::{DateTime, Utc};
+use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use shared::RecordType;
+use std::sync::{Arc, LazyLock};
+
+/// Every table the cleaners write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LakeTable {
+    Pin,
+    Geo,
+    User,
+    Quarantine,
+}
+
+impl LakeTable {
+    /// All tables the cleaners write, in a fixed order.
+    pub const ALL: [LakeTable; 4] = [
+        LakeTable::Pin,
+        LakeTable::Geo,
+        LakeTable::User,
+        LakeTable::Quarantine,
+    ];
+
+    /// The table's directory name under the lake root.
+    pub fn name(self) -> &'static str {
+        match self {
+            LakeTable::Pin => "pin",
+            LakeTable::Geo => "geo",
+            LakeTable::User => "user",
+            LakeTable::Quarantine => "quarantine",
+        }
+    }
+
+    /// The table cleaned records of `record_type` go to.
+    pub fn of(record_type: RecordType) -> LakeTable {
+        match record_type {
+            RecordType::Pin => LakeTable::Pin,
+            RecordType::Geo => LakeTable::Geo,
+            RecordType::User => LakeTable::User,
+        }
+    }
+
+    /// The table's Arrow schema: SPEC columns first, then provenance.
+    pub fn schema(self) -> SchemaRef {
+        match self {
+            LakeTable::Pin => PIN_SCHEMA.clone(),
+            LakeTable::Geo => GEO_SCHEMA.clone(),
+            LakeTable::User => USER_SCHEMA.clone(),
+            LakeTable::Quarantine => QUARANTINE_SCHEMA.clone(),
+        }
+    }
+
+    /// The names of the SPEC columns (no provenance columns), in order.
+    pub fn spec_columns(self) -> Vec<String> {
+        let schema = self.schema();
+        schema
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .filter(|name| !name.starts_with('_'))
+            .collect()
+    }
+}
+
+/// Timestamps are microseconds, UTC (Delta's `timestamp` type).
+pub fn timestamp_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+/// `coordinates`: a list of two doubles, latitude then longitude. The item field is named
+/// `element`, as Delta (and Parquet's list convention) names it.
+pub fn coordinates_type() -> DataType {
+    DataType::List(Arc::new(Field::new("element", DataType::Float64, true)))
+}
+
+fn text(name: &str) -> Field {
+    Field::new(name, DataType::Utf8, true)
+}
+
+fn provenance() -> [Field; 2] {
+    [
+        Field::new("_source", DataType::Utf8, false),
+        Field::new("_ingested_at", timestamp_type(), false),
+    ]
+}
+
+static PIN_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let mut fields = vec![
+        Field::new("ind", DataType::Int64, false),
+        text("unique_id"),
+        text("title"),
+        text("description"),
+        Field::new("follower_count", DataType::Int64, true),
+        text("poster_name"),
+        text("tag_list"),
+        text("is_image_or_video"),
+        text("image_src"),
+        text("save_location"),
+        text("category"),
+    ];
+    fields.extend(provenance());
+    Arc::new(Schema::new(fields))
+});
+
+static GEO_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let mut fields = vec![
+        Field::new("ind", DataType::Int64, false),
+        text("country"),
+        Field::new("coordinates", coordinates_type(), true),
+        Field::new("timestamp", timestamp_type(), true),
+    ];
+    fields.extend(provenance());
+    Arc::new(Schema::new(fields))
+});
+
+static USER_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let mut fields = vec![
+        Field::new("ind", DataType::Int64, false),
+        text("user_name"),
+        Field::new("age", DataType::Int64, true),
+        Field::new("date_joined", timestamp_type(), true),
+    ];
+    fields.extend(provenance());
+    Arc::new(Schema::new(fields))
+});
+
+static QUARANTINE_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("source", DataType::Utf8, false),
+        text("record_type"),
+        Field::new("raw", DataType::Utf8, false),
+        Field::new("error", DataType::Utf8, false),
+        Field::new("quarantined_at", timestamp_type(), false),
+    ]))
+});
+
+/// A record that could not be cleaned, kept with everything needed to fix and replay it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct QuarantineRow {
+    /// Where it came from: object key and line, or stream/shard/sequence number.
+    pub source: String,
+    /// The record type, when the source tells it.
+    pub record_type: Option<RecordType>,
+    /// The record's bytes as text (invalid UTF-8 replaced).
+    pub raw: String,
+    /// Why it could not be cleaned.
+    pub error: String,
+    /// When it was quarantined.
+    pub quarantined_at: DateTime<Utc>,
+}

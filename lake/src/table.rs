@@ -1,0 +1,214 @@
+//! The lake root and its Delta tables: where they live and how they are opened or created.
+//!
+//! A lake root is a local directory (`./lake`), a `file://` URL or an `s3://bucket/prefix` URL.
+//! Tables are created on first use with the schemas of [`crate::schema`]; two writers creating
+//! the same table at once both end up with the one table.
+
+use crate::schema::LakeTable;
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake::kernel::StructType;
+use deltalake::protocol::SaveMode;
+use deltalake::{DeltaTable, DeltaTableError};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Once;
+use url::Url;
+
+/// How long the lake remembers which inputs it has committed (`txn` actions). A replay of the
+/// same input within this window is recognised and skipped; older bookkeeping is dropped at
+/// the next checkpoint, so it never grows without bound.
+pub const TRANSACTION_RETENTION: &str = "interval 7 days";
+
+/// Errors reaching or changing the lake. All of them are infrastructure errors: the input is
+/// fine and the invocation should be retried.
+#[derive(Debug, thiserror::Error)]
+pub enum LakeError {
+    /// The lake root is not a directory path, `file://` or `s3://` URL.
+    #[error("lake root `{root}` is not usable: {reason}")]
+    BadRoot { root: String, reason: String },
+    /// A Delta operation failed (storage unreachable, commit conflict that did not resolve, …).
+    #[error("Delta table `{table}`: {source}")]
+    Delta {
+        table: String,
+        #[source]
+        source: Box<DeltaTableError>,
+    },
+    /// Building Arrow data failed.
+    #[error("building Arrow data for `{table}`: {source}")]
+    Arrow {
+        table: String,
+        #[source]
+        source: deltalake::arrow::error::ArrowError,
+    },
+    /// Reading a Parquet file of a table failed.
+    #[error("reading a data file of `{table}`: {reason}")]
+    Read { table: String, reason: String },
+}
+
+impl LakeError {
+    pub(crate) fn delta(table: &str, source: DeltaTableError) -> Self {
+        LakeError::Delta {
+            table: table.to_string(),
+            source: Box::new(source),
+        }
+    }
+}
+
+/// A lake root and the storage options used to reach it.
+#[derive(Debug, Clone)]
+pub struct Lake {
+    root: Url,
+    storage_options: HashMap<String, String>,
+}
+
+static REGISTER_S3: Once = Once::new();
+
+impl Lake {
+    /// A lake at `root`: a directory path (created if missing), `file://…` or `s3://bucket/…`.
+    ///
+    /// For S3, credentials and region come from the usual AWS environment; `AWS_ENDPOINT_URL`
+    /// points it at an S3-compatible endpoint.
+    pub fn open(root: &str) -> Result<Lake, LakeError> {
+        Lake::open_with_options(root, HashMap::new())
+    }
+
+    /// As [`Lake::open`], with explicit delta-rs storage options (e.g. `AWS_ENDPOINT_URL`).
+    pub fn open_with_options(
+        root: &str,
+        storage_options: HashMap<String, String>,
+    ) -> Result<Lake, LakeError> {
+        let bad = |reason: String| LakeError::BadRoot {
+            root: root.to_string(),
+            reason,
+        };
+        let url = if root.contains("://") {
+            Url::parse(root).map_err(|e| bad(e.to_string()))?
+        } else {
+            let path = Path::new(root);
+            std::fs::create_dir_all(path).map_err(|e| bad(format!("cannot create it: {e}")))?;
+            let abs = std::fs::canonicalize(path).map_err(|e| bad(e.to_string()))?;
+            Url::from_directory_path(&abs).map_err(|()| bad("not an absolute path".into()))?
+        };
+        match url.scheme() {
+            "file" => {
+                if let Ok(path) = url.to_file_path() {
+                    std::fs::create_dir_all(&path)
+                        .map_err(|e| bad(format!("cannot create it: {e}")))?;
+                }
+            }
+            "s3" | "s3a" => REGISTER_S3.call_once(|| deltalake::aws::register_handlers(None)),
+            other => {
+                return Err(bad(format!(
+                    "unsupported scheme `{other}`: use a path, file:// or s3://"
+                )))
+            }
+        }
+        let mut root = url;
+        if !root.path().ends_with('/') {
+            root.set_path(&format!("{}/", root.path()));
+        }
+        Ok(Lake {
+            root,
+            storage_options,
+        })
+    }
+
+    /// The lake root, always ending in `/`.
+    pub fn root(&self) -> &Url {
+        &self.root
+    }
+
+    /// The storage options passed to delta-rs.
+    pub fn storage_options(&self) -> &HashMap<String, String> {
+        &self.storage_options
+    }
+
+    /// The URL of the table at `relative` (e.g. `pin` or `results/q1_…`) under the root.
+    pub fn table_url(&self, relative: &str) -> Result<Url, LakeError> {
+        let url = self
+            .root
+            .join(&format!("{}/", relative.trim_matches('/')))
+            .map_err(|e| LakeError::BadRoot {
+                root: self.root.to_string(),
+                reason: e.to_string(),
+            })?;
+        if url.scheme() == "file" {
+            if let Ok(path) = url.to_file_path() {
+                std::fs::create_dir_all(&path).map_err(|e| LakeError::BadRoot {
+                    root: self.root.to_string(),
+                    reason: format!("cannot create {}: {e}", path.display()),
+                })?;
+            }
+        }
+        Ok(url)
+    }
+
+    /// Loads the table at `relative` as it is now. A location holding no table yet gives an
+    /// uninitialised handle (`version()` is `None`).
+    pub async fn load(&self, relative: &str) -> Result<DeltaTable, LakeError> {
+        let url = self.table_url(relative)?;
+        let err = |e| LakeError::delta(relative, e);
+        let mut table = deltalake::DeltaTableBuilder::from_url(url)
+            .map_err(err)?
+            .with_storage_options(self.storage_options.clone())
+            .build()
+            .map_err(err)?;
+        // Look before loading: loading an empty location makes the kernel log an error.
+        if table.verify_deltatable_existence().await.map_err(err)? {
+            table.load().await.map_err(err)?;
+        }
+        Ok(table)
+    }
+
+    /// Writes a plain file at `relative` under the lake root (e.g. a run summary).
+    pub async fn put_file(&self, relative: &str, bytes: Vec<u8>) -> Result<(), LakeError> {
+        use object_store::ObjectStoreExt;
+        let err = |e| LakeError::delta(relative, e);
+        let root = deltalake::DeltaTableBuilder::from_url(self.root.clone())
+            .map_err(err)?
+            .with_storage_options(self.storage_options.clone())
+            .build()
+            .map_err(err)?;
+        root.object_store()
+            .put(&deltalake::Path::from(relative), bytes.into())
+            .await
+            .map_err(|e| LakeError::Read {
+                table: relative.to_string(),
+                reason: format!("writing: {e}"),
+            })?;
+        Ok(())
+    }
+
+    /// Loads one of the cleaners' tables, creating it with its schema if it does not exist.
+    pub async fn table(&self, table: LakeTable) -> Result<DeltaTable, LakeError> {
+        let name = table.name();
+        let existing = self.load(name).await?;
+        if existing.version().is_some() {
+            return Ok(existing);
+        }
+        let schema: StructType = table
+            .schema()
+            .as_ref()
+            .try_into_kernel()
+            .map_err(|e| LakeError::delta(name, e.into()))?;
+        let created = existing
+            .create()
+            .with_table_name(name)
+            .with_columns(schema.fields().cloned())
+            .with_configuration([(
+                "delta.setTransactionRetentionDuration",
+                Some(TRANSACTION_RETENTION),
+            )])
+            .with_save_mode(SaveMode::Ignore)
+            .await;
+        match created {
+            Ok(t) => Ok(t),
+            // Another writer created it between our look and our create: use theirs.
+            Err(DeltaTableError::VersionAlreadyExists(_)) => {
+                let t = self.load(name).await?;
+                Ok(t)
+            }
+            Err(e) => Err(LakeError::delta(name, e)),
+        }
+    }
+}
