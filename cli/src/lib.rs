@@ -1,10 +1,16 @@
-//! The local runner's building blocks: post sources, the original clients' wire format, and
-//! the `run` pipeline. The `pinpipe` binary is a thin command-line front over them.
+//! The local runner's building blocks: post sources (generator, JSONL, database), the original
+//! clients' wire format, the API server (`serve`), the client (`emulate`), the backfill
+//! (`process`), the queries, and `run`, which strings them together. The `pinpipe` binary is a
+//! thin command-line front over them.
 
 pub mod bench;
+pub mod db;
+pub mod emulate;
 pub mod posts;
+pub mod process;
 pub mod query;
 pub mod run;
+pub mod serve;
 pub mod wire;
 
 /// Errors the runner reports to the user before exiting non-zero.
@@ -20,6 +26,8 @@ pub enum CliError {
     Query(#[from] lake::queries::QueryError),
     #[error("batch-clean: {0}")]
     BatchClean(#[from] batch_clean::BatchCleanError),
+    #[error("source database: {0}")]
+    Db(#[from] db::DbError),
     #[error("{0}")]
     Usage(String),
 }

@@ -2,7 +2,7 @@
 //! embedded default (local raw directory, local lake, in-process functions) and prints what
 //! landed.
 
-use pinpipe::{bench, query, run};
+use pinpipe::{bench, emulate, process, query, run, serve};
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -23,6 +23,12 @@ enum Command {
     /// Generate posts, send them through the ingest API, clean them into the lake, run the
     /// queries and print their results.
     Run(run::RunArgs),
+    /// Serve the ingest API over HTTP on localhost, cleaning into the lake as records arrive.
+    Serve(serve::ServeArgs),
+    /// Post emulated users' posts to an ingest API, as the original emulators did.
+    Emulate(emulate::EmulateArgs),
+    /// Clean everything already landed (a directory or S3 prefix) into the lake: a backfill.
+    Process(process::ProcessArgs),
     /// Run the analytics queries on a lake and print their results (or their SQL).
     Query(query::QueryArgs),
     /// Maintain the lake's tables: drop duplicates, compact, checkpoint, vacuum.
@@ -55,6 +61,9 @@ fn main() -> ExitCode {
             Command::Run(args) => run::run(args).await,
             Command::Bench(args) => bench::bench(args).await,
             Command::Query(args) => query::query(args).await,
+            Command::Serve(args) => serve::serve(args).await,
+            Command::Emulate(args) => emulate::emulate(args).await,
+            Command::Process(args) => process::process(args).await,
             Command::Maintain(args) => query::maintain(args).await,
         }
     });

@@ -4,21 +4,18 @@
 //! whose batches reach stream-clean as real `KinesisEvent`s), or both, into Delta tables in a
 //! local lake — then a summary of what each table holds.
 
-use crate::posts::{self, Post};
+use crate::posts::Post;
 use crate::wire::{kafka_body, kinesis_body};
 use crate::CliError;
-use batch_clean::objects::{list_landed, s3_put_event};
-use batch_clean::{BatchCleanDeps, BatchReport, RawStores};
 use bytes::Bytes;
 use clap::Args;
 use http::{Method, Request, StatusCode};
 use indicatif::{ProgressBar, ProgressStyle};
 use ingest_api::sink::MEMORY_SHARD;
-use ingest_api::{IngestDeps, MemoryStream, RawLanding};
+use ingest_api::{IngestDeps, MemoryStream};
 use lake::{Lake, LakeTable};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 use stream_clean::{StreamCleanDeps, StreamReport};
 
 /// Bucket name the local raw directory stands for in S3 events.
@@ -82,67 +79,85 @@ pub struct PostReport {
 }
 
 pub async fn run(args: RunArgs) -> Result<(), CliError> {
+    let path_name = match args.path {
+        IngestPath::Batch => "batch",
+        IngestPath::Stream => "stream",
+        IngestPath::Both => "batch and stream",
+    };
+    // 1. Serve the API on a free localhost port, cleaning into the lake as records arrive.
+    let serve = crate::serve::ServeArgs {
+        host: std::net::IpAddr::from([127, 0, 0, 1]),
+        port: 0,
+        raw: args.raw.display().to_string(),
+        lake: args.lake.clone(),
+        stream: crate::serve::StreamKind::Memory,
+        interval_ms: 250,
+        batch_size: args.batch_size,
+    };
+    let server = crate::serve::start(&serve).await?;
     let posts = match &args.from_dir {
-        Some(dir) => posts::from_dir(dir)?,
-        None => posts::generated(args.posts, args.seed),
+        Some(_) => "the rows of --from-dir".to_string(),
+        None => format!("{} generated posts", args.posts),
     };
-    let lake = Lake::open(&args.lake)?;
-    let landing = RawLanding::local_dir(&args.raw)?;
-    let stream = Arc::new(MemoryStream::new());
     println!(
-        "pinpipe run: {} posts → ingest API (in-process, {} path) → {} → lake {}",
-        posts.len(),
-        match args.path {
-            IngestPath::Batch => "batch",
-            IngestPath::Stream => "stream",
-            IngestPath::Both => "batch and stream",
-        },
-        match args.path {
-            IngestPath::Batch => format!("raw {} → batch-clean", args.raw.display()),
-            IngestPath::Stream => "in-process stream → stream-clean".to_string(),
-            IngestPath::Both => format!(
-                "raw {} → batch-clean, and in-process stream → stream-clean",
-                args.raw.display()
-            ),
-        },
-        lake.root()
+        "pinpipe run: {posts} → ingest API at http://{} ({path_name} path)\n  {}",
+        server.addr, server.description
     );
-    let ingest = IngestDeps {
-        raw: landing.clone(),
-        stream: stream.clone(),
+
+    // 2. Emulate users posting, over real HTTP, as fast as the API answers.
+    let emulate = crate::emulate::EmulateArgs {
+        url: format!("http://{}", server.addr),
+        posts: args.from_dir.is_none().then_some(args.posts as u64),
+        path: args.path,
+        rate: Some(0.0),
+        seed: args.seed,
+        from_dir: args.from_dir.clone(),
+        db_url: None,
+        prefix: args.prefix.clone(),
     };
-    let sent = post_all(&posts, &args.prefix, args.path, &ingest).await;
+    let sent = crate::emulate::run(&emulate, false).await;
+    // 3. Stop serving; the cleaners flush what is pending.
+    let totals = server.shutdown().await?;
+    let sent = sent?;
     println!(
         "ingest API: {} requests, {}",
-        sent.sent,
+        sent.requests,
         sent.by_status
             .iter()
             .map(|(s, n)| format!("{n} × {s}"))
             .collect::<Vec<_>>()
             .join(", ")
     );
-
+    let b = &totals.batch;
     if args.path.batch() {
-        let deps = BatchCleanDeps {
-            raw: RawStores::Fixed(landing.store().clone()),
-            lake: lake.clone(),
-        };
-        let cleaned = clean_landed(&deps, args.batch_size).await?;
         println!(
             "batch-clean: {} objects, {} records in → {} rows written, {} quarantined, {} duplicates, {} already committed",
-            cleaned.objects, cleaned.records_in, cleaned.rows_written, cleaned.quarantined,
-            cleaned.duplicates_skipped, cleaned.already_committed
+            b.objects, b.records_in, b.rows_written, b.quarantined, b.duplicates_skipped, b.already_committed
         );
     }
+    let s = &totals.stream;
     if args.path.stream() {
-        let deps = StreamCleanDeps { lake: lake.clone() };
-        let cleaned = flush_stream(&stream, &deps, STREAM_BATCH).await?;
         println!(
             "stream-clean: {} records in → {} rows written, {} quarantined, {} duplicates, {} already committed",
-            cleaned.records_in, cleaned.rows_written, cleaned.quarantined, cleaned.duplicates_skipped,
-            cleaned.already_committed
+            s.records_in, s.rows_written, s.quarantined, s.duplicates_skipped, s.already_committed
         );
     }
+    // 4. Backfill anything landed but not cleaned (from earlier runs too); idempotent.
+    if args.path.batch() {
+        let r = crate::process::process_raw(
+            &args.raw.display().to_string(),
+            &args.lake,
+            args.batch_size,
+        )
+        .await?;
+        println!(
+            "process: {} objects checked, {} new rows written",
+            r.objects,
+            r.rows_written + r.quarantined
+        );
+    }
+    // 5. Query and print.
+    let lake = Lake::open(&args.lake)?;
     print_lake_summary(&lake).await?;
     let (run, results) = lake::queries::run_queries(&lake, &lake::queries::QUERIES, true).await?;
     println!(
@@ -266,37 +281,6 @@ pub async fn flush_stream(
             }
             bar.inc(records.len() as u64);
         }
-    }
-    bar.finish_and_clear();
-    Ok(total)
-}
-
-/// Runs batch-clean over everything landed in the raw store, `batch_size` objects at a time.
-/// Objects cleaned before are recognised by the lake and skipped.
-pub async fn clean_landed(
-    deps: &BatchCleanDeps,
-    batch_size: usize,
-) -> Result<BatchReport, CliError> {
-    let RawStores::Fixed(store) = &deps.raw else {
-        return Err(CliError::Usage(
-            "cleaning landed objects needs a fixed raw store".into(),
-        ));
-    };
-    let objects = list_landed(store.as_ref(), LOCAL_RAW_BUCKET).await?;
-    let bar = progress(objects.len() as u64, "cleaning");
-    let mut total = BatchReport::default();
-    for chunk in objects.chunks(batch_size.max(1)) {
-        let event = s3_put_event(chunk);
-        let r = batch_clean::handle_s3(&event, deps).await?;
-        total.objects += r.objects;
-        total.missing_objects += r.missing_objects;
-        total.records_in += r.records_in;
-        total.rows_written += r.rows_written;
-        total.quarantined += r.quarantined;
-        total.duplicates_skipped += r.duplicates_skipped;
-        total.already_committed += r.already_committed;
-        total.quality_warnings += r.quality_warnings;
-        bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
     Ok(total)

@@ -41,21 +41,23 @@ async fn pinpipe_run_prints_its_summary_and_leaves_readable_delta_tables() {
 
     let lake = Lake::open(lake_dir.to_str().unwrap()).unwrap();
     for table in ["pin", "geo", "user"] {
-        let delta = lake.load(table).await.unwrap();
-        assert_eq!(
-            delta.version(),
-            Some(1),
-            "{table}: created, then one commit"
+        assert!(
+            lake.load(table).await.unwrap().version() >= Some(1),
+            "{table}"
         );
         assert_eq!(lake.count_rows(table).await.unwrap(), 60, "{table}");
-        // The commit records every object it cleaned as an application transaction.
-        let log = std::fs::read_to_string(
-            lake_dir
-                .join(table)
-                .join("_delta_log/00000000000000000001.json"),
-        )
-        .unwrap();
-        let txns = log.lines().filter(|l| l.starts_with("{\"txn\"")).count();
+        // The commits record every object they cleaned as an application transaction.
+        let mut txns = 0;
+        for entry in std::fs::read_dir(lake_dir.join(table).join("_delta_log")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "json") {
+                txns += std::fs::read_to_string(&path)
+                    .unwrap()
+                    .lines()
+                    .filter(|l| l.starts_with("{\"txn\""))
+                    .count();
+            }
+        }
         assert_eq!(txns, 60, "{table}");
     }
     assert!(

@@ -179,12 +179,11 @@ impl Lake {
             let mut pending: Vec<&T> = Vec::new();
             let mut txns = Vec::new();
             let now_ms = Utc::now().timestamp_millis();
-            let committed = futures::future::try_join_all(
-                shares
-                    .iter()
-                    .map(|share| committed_position(&delta, share.app_id)),
-            )
-            .await?;
+            let lookups: Vec<_> = shares
+                .iter()
+                .map(|share| committed_position(&delta, share.app_id))
+                .collect();
+            let committed = futures::future::try_join_all(lookups).await?;
             for (share, committed) in shares.iter().zip(committed) {
                 let new: Vec<(Position, &T)> = share
                     .items

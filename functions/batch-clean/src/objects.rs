@@ -106,7 +106,8 @@ impl RawStores {
         &self,
         objects: &[ObjectRef],
     ) -> Result<Vec<Option<(String, Bytes)>>, BatchCleanError> {
-        futures::stream::iter(objects.iter().map(|o| self.fetch(o)))
+        let fetches: Vec<_> = objects.iter().map(|o| self.fetch(o)).collect();
+        futures::stream::iter(fetches)
             .buffered(FETCH_CONCURRENCY)
             .try_collect()
             .await

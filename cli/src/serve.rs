@@ -1,0 +1,325 @@
+//! `pinpipe serve`: the ingest API over HTTP on localhost, served by the same
+//! `ingest_api::handle` Lambda runs.
+//!
+//! On the embedded default, batch records land in a local raw directory and stream records go
+//! on an in-process stream; a background worker cleans both into the local lake as records
+//! arrive (landed objects are picked up every `--interval`, in batches, and the stream is
+//! handed to stream-clean as `KinesisEvent`s). With `--raw s3://…` and `--stream kinesis` the
+//! API talks to S3 and Kinesis (real, or local endpoints via `AWS_ENDPOINT_URL`) and leaves the
+//! cleaning to the deployed functions. Ctrl-C stops accepting requests, then flushes pending
+//! work before exiting.
+
+use crate::run::{flush_stream, LOCAL_RAW_BUCKET};
+use crate::CliError;
+use batch_clean::objects::{list_landed, s3_put_event};
+use batch_clean::{BatchCleanDeps, BatchReport, RawStores};
+use bytes::Bytes;
+use clap::{Args, ValueEnum};
+use ingest_api::limits::MAX_BODY_BYTES;
+use ingest_api::{IngestDeps, KinesisSink, MemoryStream, RawLanding};
+use lake::Lake;
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+use stream_clean::{StreamCleanDeps, StreamReport};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Where stream records go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StreamKind {
+    /// An in-process stream cleaned into the local lake.
+    Memory,
+    /// Kinesis, through the AWS SDK and the usual AWS environment.
+    Kinesis,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (keep it on loopback unless you mean to expose it).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Raw landing: a directory, or s3://bucket[/prefix].
+    #[arg(long, default_value = "./data/raw")]
+    pub raw: String,
+    /// Lake root the background cleaners write: a directory, file:// or s3:// URL.
+    #[arg(long, default_value = "./data/lake")]
+    pub lake: String,
+    /// Where stream records go.
+    #[arg(long, value_enum, default_value_t = StreamKind::Memory)]
+    pub stream: StreamKind,
+    /// How often landed objects and the in-process stream are cleaned, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    pub interval_ms: u64,
+    /// Most objects cleaned per batch-clean invocation.
+    #[arg(long, default_value_t = 1000)]
+    pub batch_size: usize,
+}
+
+/// What the background cleaners did while the server ran.
+#[derive(Debug, Clone, Default)]
+pub struct CleanTotals {
+    pub batch: BatchReport,
+    pub stream: StreamReport,
+}
+
+/// A running server: its address, and how to stop it.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub description: String,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+    worker: JoinHandle<CleanTotals>,
+}
+
+impl RunningServer {
+    /// Stops accepting requests, lets in-flight ones finish, flushes pending cleaning, and
+    /// returns what the cleaners did.
+    pub async fn shutdown(self) -> Result<CleanTotals, CliError> {
+        let _ = self.stop.send(true);
+        match self.server.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(CliError::Usage(format!("server: {e}"))),
+            Err(e) => return Err(CliError::Usage(format!("server task: {e}"))),
+        }
+        self.worker
+            .await
+            .map_err(|e| CliError::Usage(format!("cleaner task: {e}")))
+    }
+}
+
+/// The raw landing a `--raw` value names.
+pub fn raw_landing(raw: &str) -> Result<(RawLanding, Option<std::path::PathBuf>), CliError> {
+    match raw.strip_prefix("s3://") {
+        Some(rest) => {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            let s3 = object_store::aws::AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .build()?;
+            let store: Arc<dyn object_store::ObjectStore> = if prefix.trim_matches('/').is_empty() {
+                Arc::new(s3)
+            } else {
+                Arc::new(object_store::prefix::PrefixStore::new(
+                    s3,
+                    prefix.trim_matches('/'),
+                ))
+            };
+            Ok((RawLanding::new(store), None))
+        }
+        None => {
+            let dir = std::path::PathBuf::from(raw);
+            Ok((RawLanding::local_dir(&dir)?, Some(dir)))
+        }
+    }
+}
+
+/// Starts the API and, on the embedded default, the background cleaners.
+pub async fn start(args: &ServeArgs) -> Result<RunningServer, CliError> {
+    let (landing, local_raw) = raw_landing(&args.raw)?;
+    let memory = Arc::new(MemoryStream::new());
+    let stream: Arc<dyn ingest_api::StreamSink> = match args.stream {
+        StreamKind::Memory => memory.clone(),
+        StreamKind::Kinesis => {
+            let config = aws_config::load_from_env().await;
+            Arc::new(KinesisSink::new(aws_sdk_kinesis::Client::new(&config)))
+        }
+    };
+    let ingest = Arc::new(IngestDeps {
+        raw: landing.clone(),
+        stream,
+    });
+    let cleans_batch = local_raw.is_some();
+    let cleans_stream = args.stream == StreamKind::Memory;
+    let lake = if cleans_batch || cleans_stream {
+        Some(Lake::open(&args.lake)?)
+    } else {
+        None
+    };
+
+    let listener = tokio::net::TcpListener::bind((args.host, args.port))
+        .await
+        .map_err(|e| {
+            CliError::Usage(format!("cannot listen on {}:{}: {e}", args.host, args.port))
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let (stop, stopped) = watch::channel(false);
+
+    let app = axum::Router::new().fallback(api).with_state(ingest);
+    let mut server_stop = stopped.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = server_stop.wait_for(|s| *s).await;
+            })
+            .await
+    });
+
+    let worker = Worker {
+        batch: lake
+            .as_ref()
+            .filter(|_| cleans_batch)
+            .map(|lake| BatchCleanDeps {
+                raw: RawStores::Fixed(landing.store().clone()),
+                lake: lake.clone(),
+            }),
+        stream: lake
+            .as_ref()
+            .filter(|_| cleans_stream)
+            .map(|lake| (memory.clone(), StreamCleanDeps { lake: lake.clone() })),
+        batch_size: args.batch_size,
+    };
+    let worker = tokio::spawn(worker.run(Duration::from_millis(args.interval_ms.max(10)), stopped));
+
+    let batch_to = match &local_raw {
+        Some(dir) => format!(
+            "raw directory {} (cleaned into {})",
+            dir.display(),
+            args.lake
+        ),
+        None => format!("{} (cleaned by the deployed batch-clean)", args.raw),
+    };
+    let stream_to = match args.stream {
+        StreamKind::Memory => format!("in-process stream (cleaned into {})", args.lake),
+        StreamKind::Kinesis => "Kinesis (cleaned by the deployed stream-clean)".to_string(),
+    };
+    let description = format!("batch records → {batch_to}; stream records → {stream_to}");
+    Ok(RunningServer {
+        addr,
+        description,
+        stop,
+        server,
+        worker,
+    })
+}
+
+/// Every request goes to the ingest API handler, exactly as behind API Gateway.
+async fn api(
+    axum::extract::State(deps): axum::extract::State<Arc<IngestDeps>>,
+    req: axum::extract::Request,
+) -> http::Response<axum::body::Body> {
+    let (parts, body) = req.into_parts();
+    let response = match axum::body::to_bytes(body, MAX_BODY_BYTES + 1).await {
+        Ok(bytes) => ingest_api::handle(http::Request::from_parts(parts, bytes), &deps).await,
+        // Larger than the limit (or cut off): the handler answers 413 for an oversized body.
+        Err(_) => {
+            let oversized =
+                http::Request::from_parts(parts, Bytes::from(vec![b' '; MAX_BODY_BYTES + 1]));
+            ingest_api::handle(oversized, &deps).await
+        }
+    };
+    response.map(axum::body::Body::from)
+}
+
+struct Worker {
+    batch: Option<BatchCleanDeps>,
+    stream: Option<(Arc<MemoryStream>, StreamCleanDeps)>,
+    batch_size: usize,
+}
+
+impl Worker {
+    async fn run(self, interval: Duration, mut stop: watch::Receiver<bool>) -> CleanTotals {
+        let mut totals = CleanTotals::default();
+        let mut cleaned: HashSet<String> = HashSet::new();
+        loop {
+            let stopped = tokio::select! {
+                _ = tokio::time::sleep(interval) => false,
+                r = stop.wait_for(|s| *s) => r.is_ok(),
+            };
+            let stopping = stopped || *stop.borrow();
+            self.round(&mut cleaned, &mut totals).await;
+            if stopping {
+                return totals;
+            }
+        }
+    }
+
+    /// Cleans what landed since the last round and what waits on the stream. Errors are
+    /// logged and retried next round; nothing is lost.
+    async fn round(&self, cleaned: &mut HashSet<String>, totals: &mut CleanTotals) {
+        if let Some(deps) = &self.batch {
+            if let RawStores::Fixed(store) = &deps.raw {
+                match list_landed(store.as_ref(), LOCAL_RAW_BUCKET).await {
+                    Ok(objects) => {
+                        let new: Vec<_> = objects
+                            .into_iter()
+                            .filter(|o| !cleaned.contains(&o.key))
+                            .collect();
+                        for chunk in new.chunks(self.batch_size.max(1)) {
+                            match batch_clean::handle_s3(&s3_put_event(chunk), deps).await {
+                                Ok(r) => {
+                                    add_batch(&mut totals.batch, &r);
+                                    cleaned.extend(chunk.iter().map(|o| o.key.clone()));
+                                }
+                                Err(e) => {
+                                    tracing::error!(error = %e, "batch-clean failed; retrying next round")
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "listing the raw landing failed"),
+                }
+            }
+        }
+        if let Some((memory, deps)) = &self.stream {
+            match flush_stream(memory, deps, crate::run::STREAM_BATCH).await {
+                Ok(r) => add_stream(&mut totals.stream, &r),
+                Err(e) => tracing::error!(error = %e, "stream-clean failed; retrying next round"),
+            }
+        }
+    }
+}
+
+pub fn add_batch(total: &mut BatchReport, r: &BatchReport) {
+    total.objects += r.objects;
+    total.missing_objects += r.missing_objects;
+    total.records_in += r.records_in;
+    total.rows_written += r.rows_written;
+    total.quarantined += r.quarantined;
+    total.duplicates_skipped += r.duplicates_skipped;
+    total.already_committed += r.already_committed;
+    total.quality_warnings += r.quality_warnings;
+}
+
+pub fn add_stream(total: &mut StreamReport, r: &StreamReport) {
+    total.records_in += r.records_in;
+    total.rows_written += r.rows_written;
+    total.quarantined += r.quarantined;
+    total.duplicates_skipped += r.duplicates_skipped;
+    total.already_committed += r.already_committed;
+    total.quality_warnings += r.quality_warnings;
+    total.item_failures += r.item_failures;
+}
+
+/// `pinpipe serve`: runs until Ctrl-C.
+pub async fn serve(args: ServeArgs) -> Result<(), CliError> {
+    let server = start(&args).await?;
+    println!(
+        "pinpipe serve: listening on http://{} — {}",
+        server.addr, server.description
+    );
+    println!("(Ctrl-C to stop; pending records are cleaned before exit)");
+    let _ = tokio::signal::ctrl_c().await;
+    println!("\nstopping: finishing requests and flushing pending records…");
+    let totals = server.shutdown().await?;
+    print_totals(&totals);
+    Ok(())
+}
+
+pub fn print_totals(t: &CleanTotals) {
+    let b = &t.batch;
+    println!(
+        "batch-clean: {} objects, {} records in → {} rows written, {} quarantined, {} duplicates, {} already committed",
+        b.objects, b.records_in, b.rows_written, b.quarantined, b.duplicates_skipped, b.already_committed
+    );
+    let s = &t.stream;
+    println!(
+        "stream-clean: {} records in → {} rows written, {} quarantined, {} duplicates, {} already committed",
+        s.records_in, s.rows_written, s.quarantined, s.duplicates_skipped, s.already_committed
+    );
+}
