@@ -7,13 +7,38 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pinpipe/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
+# --- Services the tests talk to, on 127.0.0.1 only, started here and stopped on exit -------
+cleanup() {
+  if [ -n "${PGDATA_DIR:-}" ]; then
+    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -m fast stop >/dev/null 2>&1 || true
+    rm -rf "$PGDATA_DIR"
+  fi
+  rm -f "${log:-}"
+}
+trap cleanup EXIT
+
+# PostgreSQL: the source database for `pinpipe emulate --db-url` (like the original RDS).
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+if [ -z "$PGBIN" ]; then
+  echo "==> installing PostgreSQL (Debian package)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+fi
+PGPORT=${PINPIPE_TEST_PGPORT:-54329}
+PGDATA_DIR=$(mktemp -d /tmp/pinpipe-pg.XXXXXX)
+chown postgres "$PGDATA_DIR"
+echo "==> starting PostgreSQL on 127.0.0.1:$PGPORT"
+runuser -u postgres -- "$PGBIN/initdb" -D "$PGDATA_DIR" -A trust -U pinpipe >/dev/null
+runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -l "$PGDATA_DIR/server.log" -w \
+  -o "-p $PGPORT -k $PGDATA_DIR -c listen_addresses=127.0.0.1" start >/dev/null
+export PINPIPE_TEST_POSTGRES_URL="postgres://pinpipe@127.0.0.1:$PGPORT/postgres"
+
 echo "==> cargo fmt --check"
 cargo fmt --all --check
 echo "==> cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> cargo test"
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
 status=0
 cargo test --workspace --locked 2>&1 | tee "$log" || status=$?
 # One closing line for the whole suite (cargo prints one per test binary).

@@ -82,7 +82,7 @@ impl EmulateReport {
 }
 
 enum Source {
-    Generated(PostGenerator),
+    Generated(Box<PostGenerator>),
     Rows(std::vec::IntoIter<Post>),
     Db(Database, u64),
 }
@@ -143,7 +143,7 @@ pub async fn run(args: &EmulateArgs, stop_on_ctrl_c: bool) -> Result<EmulateRepo
     } else if let Some(url) = &args.db_url {
         Source::Db(Database::connect(url).await?, 0)
     } else {
-        Source::Generated(PostGenerator::new(args.seed))
+        Source::Generated(Box::new(PostGenerator::new(args.seed)))
     };
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))

@@ -1,0 +1,338 @@
+//! The local developer experience: `pinpipe serve` with the original clients' requests,
+//! `pinpipe emulate` against it, `pinpipe process` over the MSK Connect layout, and rows read
+//! from a real PostgreSQL server.
+
+mod common;
+
+use common::{expected_clean, fixture_lines, fixtures_dir, spec_rows};
+use lake::Lake;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A `pinpipe serve` process on a free localhost port.
+struct Serve {
+    child: Child,
+    url: String,
+    stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl Serve {
+    fn start(dir: &Path) -> Serve {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pinpipe"))
+            .args(["serve", "--port", "0", "--interval-ms", "200", "--raw"])
+            .arg(dir.join("raw"))
+            .arg("--lake")
+            .arg(dir.join("lake"))
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://127.0.0.1:"))
+            .unwrap_or_else(|| panic!("no address in the startup line: {line}"))
+            .to_string();
+        assert!(line.contains("batch records → raw directory"), "{line}");
+        Serve { child, url, stdout }
+    }
+
+    /// Ctrl-C, then everything it printed until it exited.
+    fn stop(mut self) -> String {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success());
+        let status = self.child.wait().unwrap();
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut self.stdout, &mut rest).unwrap();
+        assert!(status.success(), "{rest}");
+        rest
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_takes_the_original_clients_requests_on_both_routes() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start(dir.path());
+    let base = format!("{}/production", serve.url);
+    let client = reqwest::Client::new();
+    for table in ["pin", "geo", "user"] {
+        let stream = format!("streaming-0a5e6ec37a2f-{table}");
+        for line in fixture_lines(table) {
+            let row: Value = serde_json::from_str(&line).unwrap();
+            // Byte-exact copies of what the original Python clients send.
+            let batch = client
+                .post(format!("{base}/topics/0a5e6ec37a2f.{table}"))
+                .header("Content-Type", "application/vnd.kafka.json.v2+json")
+                .body(pinpipe::wire::kafka_body(&row))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(batch.status(), 200);
+            let body: Value = batch.json().await.unwrap();
+            assert_eq!(body["offsets"][0]["error_code"], Value::Null);
+            let streamed = client
+                .put(format!("{base}/streams/{stream}/record"))
+                .header("Content-Type", "application/json")
+                .body(pinpipe::wire::kinesis_body(&stream, &row))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(streamed.status(), 200);
+        }
+    }
+    // Records are cleaned as they arrive: wait for both copies of every row.
+    let lake = Lake::open(dir.path().join("lake").to_str().unwrap()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while lake.count_rows("user").await.unwrap() < 14
+        || lake.count_rows("pin").await.unwrap() < 18
+        || lake.count_rows("geo").await.unwrap() < 14
+    {
+        assert!(
+            Instant::now() < deadline,
+            "records were not cleaned in time"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let printed = serve.stop();
+    assert!(
+        printed.contains("batch-clean: 23 objects, 23 records in → 23 rows written"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("stream-clean: 23 records in → 23 rows written"),
+        "{printed}"
+    );
+    // Each row once, whatever path it came by: through the distinct views, and after maintenance.
+    for table in ["pin", "geo", "user"] {
+        let mut rows = spec_rows(&lake, table).await;
+        rows.dedup();
+        assert_eq!(rows, expected_clean(table), "{table}");
+    }
+    let status = Command::new(env!("CARGO_BIN_EXE_pinpipe"))
+        .args(["maintain", "--lake"])
+        .arg(dir.path().join("lake"))
+        .output()
+        .unwrap();
+    assert!(status.status.success());
+    for table in ["pin", "geo", "user"] {
+        assert_eq!(
+            spec_rows(&lake, table).await,
+            expected_clean(table),
+            "{table} after maintenance"
+        );
+    }
+}
+
+#[test]
+fn emulate_against_serve_is_all_accepted_and_the_lake_holds_what_was_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start(dir.path());
+    let out = Command::new(env!("CARGO_BIN_EXE_pinpipe"))
+        .args([
+            "emulate", "--posts", "200", "--rate", "0", "--seed", "11", "--url", &serve.url,
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(
+            "sent 200 posts (600 records) in 600 requests: 600 accepted, 0 rejected (600 × 200)"
+        ),
+        "{stdout}"
+    );
+    let printed = serve.stop();
+    assert!(
+        printed.contains("batch-clean: 600 objects, 600 records in → 600 rows written"),
+        "{printed}"
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let lake = Lake::open(dir.path().join("lake").to_str().unwrap()).unwrap();
+    for table in ["pin", "geo", "user"] {
+        assert_eq!(rt.block_on(lake.count_rows(table)).unwrap(), 200, "{table}");
+    }
+    // Requests the API rejects are counted by status and fail the run.
+    let bad = Command::new(env!("CARGO_BIN_EXE_pinpipe"))
+        .args([
+            "emulate",
+            "--posts",
+            "1",
+            "--rate",
+            "0",
+            "--url",
+            "http://127.0.0.1:9",
+        ])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stdout).contains("0 accepted, 3 rejected (3 × no answer)"));
+}
+
+#[test]
+fn process_loads_the_msk_connect_layout_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("msk");
+    let mut count = 0;
+    for table in ["pin", "geo", "user"] {
+        let topic = format!("0a5e6ec37a2f.{table}");
+        let folder = raw.join("topics").join(&topic).join("partition=0");
+        std::fs::create_dir_all(&folder).unwrap();
+        for (offset, line) in fixture_lines(table).iter().enumerate() {
+            // One compact JSON record per file, as the S3 sink wrote them.
+            let compact =
+                serde_json::to_string(&serde_json::from_str::<Value>(line).unwrap()).unwrap();
+            std::fs::write(folder.join(format!("{topic}+0+{offset:010}.json")), compact).unwrap();
+            count += 1;
+        }
+    }
+    assert_eq!(count, 23);
+    let process = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_pinpipe"))
+            .args(["process", "--raw"])
+            .arg(&raw)
+            .arg("--lake")
+            .arg(dir.path().join("lake"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(process().contains("batch-clean: 23 objects, 23 records in → 23 rows written, 0 quarantined, 0 duplicates, 0 already committed"));
+    assert!(process().contains("batch-clean: 23 objects, 23 records in → 0 rows written, 0 quarantined, 0 duplicates, 23 already committed"));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let lake = Lake::open(dir.path().join("lake").to_str().unwrap()).unwrap();
+    for table in ["pin", "geo", "user"] {
+        assert_eq!(
+            rt.block_on(spec_rows(&lake, table)),
+            expected_clean(table),
+            "{table}"
+        );
+    }
+}
+
+/// The PostgreSQL server the test command starts (scripts/test.sh).
+fn postgres_url() -> String {
+    std::env::var("PINPIPE_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+        panic!("PINPIPE_TEST_POSTGRES_URL is not set: run the tests with scripts/test.sh, which starts a PostgreSQL server on 127.0.0.1")
+    })
+}
+
+/// Creates the original source tables in a fresh schema and fills them with the fixture rows.
+async fn load_fixture_database(url: &str, schema: &str) -> String {
+    let pool = sqlx::PgPool::connect(url).await.unwrap();
+    for statement in [
+        format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+        format!("CREATE SCHEMA {schema}"),
+        format!("CREATE TABLE {schema}.pinterest_data (index INTEGER, unique_id TEXT, title TEXT, description TEXT, poster_name TEXT, follower_count TEXT, tag_list TEXT, is_image_or_video TEXT, image_src TEXT, downloaded INTEGER, save_location TEXT, category TEXT)"),
+        format!("CREATE TABLE {schema}.geolocation_data (ind INTEGER, timestamp TIMESTAMP, latitude DOUBLE PRECISION, longitude DOUBLE PRECISION, country TEXT)"),
+        format!("CREATE TABLE {schema}.user_data (ind INTEGER, first_name TEXT, last_name TEXT, age INTEGER, date_joined TIMESTAMP)"),
+    ] {
+        sqlx::query(&statement).execute(&pool).await.unwrap();
+    }
+    for (table, file) in [
+        ("pinterest_data", "pin"),
+        ("geolocation_data", "geo"),
+        ("user_data", "user"),
+    ] {
+        for line in fixture_lines(file) {
+            // json_populate_record maps each key to its column, absent keys to NULL.
+            sqlx::query(&format!("INSERT INTO {schema}.{table} SELECT * FROM json_populate_record(NULL::{schema}.{table}, $1::json)"))
+                .bind(line)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}options=-c%20search_path%3D{schema}")
+}
+
+fn without_nulls(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+#[tokio::test]
+async fn rows_read_from_postgres_match_the_same_rows_from_jsonl() {
+    let url = load_fixture_database(&postgres_url(), "pinpipe_db_read").await;
+    let db = pinpipe::db::Database::connect(&url).await.unwrap();
+    let from_files = pinpipe::posts::from_dir(&fixtures_dir()).unwrap();
+    for (k, post) in from_files.iter().enumerate() {
+        let from_db = db.post(k as u64).await.unwrap().unwrap();
+        let files: Vec<(shared::RecordType, Value)> =
+            post.iter().map(|(t, v)| (*t, without_nulls(v))).collect();
+        let rows: Vec<(shared::RecordType, Value)> = from_db
+            .iter()
+            .map(|(t, v)| (*t, without_nulls(v)))
+            .collect();
+        assert_eq!(rows, files, "post {k}");
+    }
+    assert_eq!(
+        db.post(from_files.len() as u64).await.unwrap(),
+        None,
+        "past the last row"
+    );
+}
+
+#[tokio::test]
+async fn emulating_from_postgres_fills_the_lake_with_the_expected_rows() {
+    let url = load_fixture_database(&postgres_url(), "pinpipe_db_emulate").await;
+    let dir = tempfile::tempdir().unwrap();
+    let serve = pinpipe::serve::ServeArgs {
+        host: std::net::IpAddr::from([127, 0, 0, 1]),
+        port: 0,
+        raw: dir.path().join("raw").display().to_string(),
+        lake: dir.path().join("lake").display().to_string(),
+        stream: pinpipe::serve::StreamKind::Memory,
+        interval_ms: 100,
+        batch_size: 1000,
+    };
+    let server = pinpipe::serve::start(&serve).await.unwrap();
+    let args = pinpipe::emulate::EmulateArgs {
+        url: format!("http://{}", server.addr),
+        posts: None,
+        path: pinpipe::run::IngestPath::Stream,
+        rate: Some(0.0),
+        seed: 0,
+        from_dir: None,
+        db_url: Some(url),
+        prefix: "0a5e6ec37a2f".into(),
+    };
+    let report = pinpipe::emulate::run(&args, false).await.unwrap();
+    assert_eq!(
+        (report.posts, report.requests, report.accepted()),
+        (9, 23, 23)
+    );
+    server.shutdown().await.unwrap();
+    let lake = Lake::open(&serve.lake).unwrap();
+    for table in ["pin", "geo", "user"] {
+        assert_eq!(
+            spec_rows(&lake, table).await,
+            expected_clean(table),
+            "{table}"
+        );
+    }
+}
