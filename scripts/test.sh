@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Every check and test of the project, as CI runs it: formatting, lints, then the whole test
-# suite. Needs only the Rust toolchain; builds into a cache outside the clone so repeated runs
-# are fast (override with CARGO_TARGET_DIR).
+# Every check and test of the project, as CI runs it: the SAM template's lint, formatting,
+# clippy, then the whole test suite against local services it starts here (PostgreSQL, and
+# moto for S3/SQS/Kinesis) and stops on exit. Needs the Rust toolchain and python3; builds into
+# a cache outside the clone so repeated runs are fast (override with CARGO_TARGET_DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pinpipe/target}"
@@ -9,6 +10,7 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 # --- Services the tests talk to, on 127.0.0.1 only, started here and stopped on exit -------
 cleanup() {
+  if [ -n "${MOTO_PID:-}" ]; then kill "$MOTO_PID" 2>/dev/null || true; fi
   if [ -n "${PGDATA_DIR:-}" ]; then
     runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -m fast stop >/dev/null 2>&1 || true
     rm -rf "$PGDATA_DIR"
@@ -32,6 +34,31 @@ runuser -u postgres -- "$PGBIN/initdb" -D "$PGDATA_DIR" -A trust -U pinpipe >/de
 runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -l "$PGDATA_DIR/server.log" -w \
   -o "-p $PGPORT -k $PGDATA_DIR -c listen_addresses=127.0.0.1" start >/dev/null
 export PINPIPE_TEST_POSTGRES_URL="postgres://pinpipe@127.0.0.1:$PGPORT/postgres"
+
+# moto: an S3-, SQS- and Kinesis-compatible server (with S3 conditional puts, which Delta
+# commits rely on), and the SAM CLI for `sam validate --lint`; both from PyPI, in a venv kept
+# in the cache so later runs skip the install.
+VENV="${PINPIPE_VENV:-$HOME/.cache/pinpipe/venv}"
+if ! "$VENV/bin/python" -c 'import moto, samcli' 2>/dev/null; then
+  echo "==> installing moto[server] and aws-sam-cli into $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --upgrade pip
+  "$VENV/bin/pip" install -q 'moto[server]>=5.1,<6' 'aws-sam-cli>=1.130' 'cfn-lint>=1.20'
+fi
+MOTO_PORT=${PINPIPE_TEST_MOTO_PORT:-5055}
+echo "==> starting moto on 127.0.0.1:$MOTO_PORT"
+"$VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >/tmp/pinpipe-moto.log 2>&1 &
+MOTO_PID=$!
+for _ in $(seq 1 100); do
+  if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$MOTO_PORT/moto-api/')" 2>/dev/null; then break; fi
+  sleep 0.2
+done
+python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$MOTO_PORT/moto-api/')" \
+  || { echo "moto did not start; see /tmp/pinpipe-moto.log" >&2; exit 1; }
+export PINPIPE_TEST_AWS_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
+
+echo "==> sam validate --lint"
+SAM_CLI_TELEMETRY=0 AWS_REGION=us-east-1 "$VENV/bin/sam" validate --lint --template template.yaml
 
 echo "==> cargo fmt --check"
 cargo fmt --all --check

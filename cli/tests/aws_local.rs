@@ -1,0 +1,290 @@
+//! The functions against real local AWS-compatible endpoints (moto's server on 127.0.0.1,
+//! started by scripts/test.sh), through the real clients: object_store and delta-rs for S3,
+//! the AWS SDK for Kinesis. The ingest API lands an object in S3 and puts records on Kinesis;
+//! batch-clean reads the object and writes Delta tables to S3 (conditional-put commits);
+//! stream-clean cleans records read back with GetRecords; run-queries reads the S3 lake and
+//! writes its results there.
+
+mod common;
+
+use aws_sdk_kinesis::primitives::Blob;
+use bytes::Bytes;
+use common::{expected, expected_clean, fixture_lines};
+use ingest_api::{IngestDeps, KinesisSink, RawLanding};
+use lake::Lake;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The local endpoint the test command started; the test fails when there is none.
+fn endpoint() -> String {
+    let endpoint = std::env::var("PINPIPE_TEST_AWS_ENDPOINT").unwrap_or_else(|_| {
+        panic!("PINPIPE_TEST_AWS_ENDPOINT is not set: run the tests with scripts/test.sh, which starts an S3/Kinesis-compatible server on 127.0.0.1")
+    });
+    assert!(
+        endpoint.starts_with("http://127.0.0.1:"),
+        "local endpoints only: {endpoint}"
+    );
+    endpoint
+}
+
+fn configure_environment(endpoint: &str) {
+    // Everything reads the usual AWS environment, as it does in Lambda.
+    for (k, v) in [
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_ALLOW_HTTP", "true"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ] {
+        std::env::set_var(k, v);
+    }
+}
+
+async fn create_bucket(endpoint: &str, bucket: &str) {
+    let response = reqwest::Client::new()
+        .put(format!("{endpoint}/{bucket}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "creating bucket {bucket}: {}",
+        response.status()
+    );
+}
+
+async fn create_stream(kinesis: &aws_sdk_kinesis::Client, name: &str) {
+    kinesis
+        .create_stream()
+        .stream_name(name)
+        .shard_count(1)
+        .send()
+        .await
+        .unwrap();
+    for _ in 0..50 {
+        let d = kinesis
+            .describe_stream()
+            .stream_name(name)
+            .send()
+            .await
+            .unwrap();
+        if d.stream_description().map(|s| s.stream_status().as_str()) == Some("ACTIVE") {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("stream {name} never became ACTIVE");
+}
+
+fn request(method: &str, uri: &str, content_type: &str, body: Vec<u8>) -> http::Request<Bytes> {
+    http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", content_type)
+        .body(Bytes::from(body))
+        .unwrap()
+}
+
+async fn distinct_spec_rows(lake: &Lake, table: &str) -> Vec<Value> {
+    let mut rows = common::spec_rows(lake, table).await;
+    rows.dedup();
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_functions_on_local_s3_and_kinesis() {
+    let endpoint = endpoint();
+    configure_environment(&endpoint);
+    let run = format!("{}", std::process::id());
+    let (raw_bucket, lake_bucket) = (format!("raw-{run}"), format!("lake-{run}"));
+    create_bucket(&endpoint, &raw_bucket).await;
+    create_bucket(&endpoint, &lake_bucket).await;
+    let config = aws_config::load_from_env().await;
+    let kinesis = aws_sdk_kinesis::Client::new(&config);
+    for t in ["pin", "geo", "user"] {
+        create_stream(&kinesis, &format!("streaming-{run}-{t}")).await;
+    }
+
+    // ingest-api: the batch route lands in S3, the stream route puts on Kinesis.
+    let raw_store = object_store::aws::AmazonS3Builder::from_env()
+        .with_bucket_name(&raw_bucket)
+        .build()
+        .unwrap();
+    let deps = IngestDeps {
+        raw: RawLanding::new(Arc::new(raw_store)),
+        stream: Arc::new(KinesisSink::new(kinesis.clone())),
+    };
+    for t in ["pin", "geo", "user"] {
+        let stream = format!("streaming-{run}-{t}");
+        for line in fixture_lines(t) {
+            let row: Value = serde_json::from_str(&line).unwrap();
+            let batch = ingest_api::handle(
+                request(
+                    "POST",
+                    &format!("/production/topics/{run}.{t}"),
+                    "application/vnd.kafka.json.v2+json",
+                    pinpipe::wire::kafka_body(&row),
+                ),
+                &deps,
+            )
+            .await;
+            assert_eq!(batch.status(), 200, "{}", batch.body());
+            let put = ingest_api::handle(
+                request(
+                    "PUT",
+                    &format!("/production/streams/{stream}/record"),
+                    "application/json",
+                    pinpipe::wire::kinesis_body(&stream, &row),
+                ),
+                &deps,
+            )
+            .await;
+            assert_eq!(put.status(), 200, "{}", put.body());
+            let body: Value = serde_json::from_str(put.body()).unwrap();
+            assert!(body["ShardId"].as_str().unwrap().starts_with("shardId-"));
+        }
+    }
+    let listed = ingest_api::handle(
+        request("GET", "/streams", "application/json", Vec::new()),
+        &deps,
+    )
+    .await;
+    let names: Value = serde_json::from_str(listed.body()).unwrap();
+    assert!(names["StreamNames"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::from(format!("streaming-{run}-geo"))));
+
+    // batch-clean: S3 objects → Delta tables on S3.
+    let lake = Lake::open(&format!("s3://{lake_bucket}/lake")).unwrap();
+    let landed = pinpipe::process::list(deps.raw.store().as_ref(), &raw_bucket, "topics")
+        .await
+        .unwrap();
+    assert_eq!(landed.len(), 23, "one object per request");
+    let batch_deps = batch_clean::BatchCleanDeps {
+        raw: batch_clean::RawStores::s3(),
+        lake: lake.clone(),
+    };
+    let event = batch_clean::objects::s3_put_event(&landed);
+    let report = batch_clean::handle_s3(&event, &batch_deps).await.unwrap();
+    assert_eq!(
+        (report.objects, report.rows_written, report.quarantined),
+        (23, 23, 0)
+    );
+    assert_eq!(
+        batch_clean::handle_s3(&event, &batch_deps)
+            .await
+            .unwrap()
+            .already_committed,
+        23,
+        "a replay adds nothing"
+    );
+    for t in ["pin", "geo", "user"] {
+        assert_eq!(
+            common::spec_rows(&lake, t).await,
+            expected_clean(t),
+            "{t} from batch-clean"
+        );
+    }
+
+    // stream-clean: records read back with GetRecords, shaped as a KinesisEvent.
+    let stream_deps = stream_clean::StreamCleanDeps { lake: lake.clone() };
+    for t in ["pin", "geo", "user"] {
+        let stream = format!("streaming-{run}-{t}");
+        let shards = kinesis
+            .list_shards()
+            .stream_name(&stream)
+            .send()
+            .await
+            .unwrap();
+        let shard = shards.shards()[0].shard_id().to_string();
+        let iterator = kinesis
+            .get_shard_iterator()
+            .stream_name(&stream)
+            .shard_id(&shard)
+            .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .unwrap();
+        let got = kinesis
+            .get_records()
+            .shard_iterator(iterator.shard_iterator().unwrap())
+            .send()
+            .await
+            .unwrap();
+        let records: Vec<(String, String, Vec<u8>)> = got
+            .records()
+            .iter()
+            .map(|r| {
+                (
+                    r.sequence_number().to_string(),
+                    r.partition_key().unwrap_or_default().to_string(),
+                    Blob::as_ref(r.data()).to_vec(),
+                )
+            })
+            .collect();
+        assert_eq!(records.len(), fixture_lines(t).len());
+        let event = stream_clean::kinesis_event(&stream, &shard, &records);
+        let outcome = stream_clean::handle(&event, &stream_deps).await;
+        assert!(outcome.response.batch_item_failures.is_empty());
+        assert_eq!(outcome.report.rows_written, records.len());
+        assert_eq!(
+            stream_clean::handle(&event, &stream_deps)
+                .await
+                .report
+                .already_committed,
+            records.len()
+        );
+        assert_eq!(
+            lake.count_rows(t).await.unwrap(),
+            2 * records.len(),
+            "{t}: each path's copy"
+        );
+        assert_eq!(
+            distinct_spec_rows(&lake, t).await,
+            expected_clean(t),
+            "{t} through the distinct view"
+        );
+    }
+
+    // run-queries: reads the S3 lake, writes the results there, maintains the tables.
+    let daily = run_queries::RunQueriesDeps {
+        lake: lake.clone(),
+        retention: Duration::from_secs(7 * 24 * 3600),
+    };
+    let report = run_queries::handle(&daily).await.unwrap();
+    assert_eq!(
+        report.maintenance[0]
+            .report
+            .as_ref()
+            .unwrap()
+            .duplicates_removed,
+        9
+    );
+    let expected = expected();
+    for q in lake::queries::QUERIES {
+        let rows: Vec<Value> = lake
+            .read_rows(&format!("results/{}", q.name))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(Value::Object)
+            .collect();
+        assert_eq!(
+            Value::Array(rows),
+            expected["queries"][q.name],
+            "results/{} on S3",
+            q.name
+        );
+    }
+    for t in ["pin", "geo", "user"] {
+        assert_eq!(
+            common::spec_rows(&lake, t).await,
+            expected_clean(t),
+            "{t} after maintenance on S3"
+        );
+    }
+}
