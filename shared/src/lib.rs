@@ -10,6 +10,7 @@
 
 pub mod clean;
 pub mod generate;
+pub mod metrics;
 pub mod record;
 pub mod route;
 

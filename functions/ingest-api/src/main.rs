@@ -32,7 +32,22 @@ async fn main() -> Result<(), Error> {
     let deps = &deps;
     run(service_fn(move |req: Request| async move {
         let req = req.map(|body: Body| bytes::Bytes::copy_from_slice(body.as_ref()));
-        Ok::<_, Error>(handle(req, deps).await)
+        let response = handle(req, deps).await;
+        let status = response.status();
+        println!(
+            "{}",
+            shared::metrics::emf_line(
+                "ingest-api",
+                &[
+                    ("Requests", 1),
+                    ("Accepted", u64::from(status.is_success())),
+                    ("Rejected", u64::from(status.is_client_error())),
+                    ("Unavailable", u64::from(status.is_server_error())),
+                ],
+                chrono::Utc::now().timestamp_millis(),
+            )
+        );
+        Ok::<_, Error>(response)
     }))
     .await
 }
