@@ -42,6 +42,9 @@ pub struct EmulateArgs {
     /// Topic prefix (the original used the user id).
     #[arg(long, default_value = "0a5e6ec37a2f")]
     pub prefix: String,
+    /// API key of a deployed API, sent as `x-api-key`.
+    #[arg(long, env = "PINPIPE_API_KEY")]
+    pub api_key: Option<String>,
 }
 
 /// What an emulation sent and how the API answered.
@@ -179,7 +182,10 @@ pub async fn run(args: &EmulateArgs, stop_on_ctrl_c: bool) -> Result<EmulateRepo
                         .body(kinesis_body(&stream, row)),
                 );
             }
-            for request in requests {
+            for mut request in requests {
+                if let Some(key) = &args.api_key {
+                    request = request.header("x-api-key", key);
+                }
                 let status = match request.send().await {
                     Ok(response) => response.status().as_u16(),
                     Err(e) => {

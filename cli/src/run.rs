@@ -114,6 +114,7 @@ pub async fn run(args: RunArgs) -> Result<(), CliError> {
         from_dir: args.from_dir.clone(),
         db_url: None,
         prefix: args.prefix.clone(),
+        api_key: None,
     };
     let sent = crate::emulate::run(&emulate, false).await;
     // 3. Stop serving; the cleaners flush what is pending.

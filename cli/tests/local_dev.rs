@@ -320,6 +320,7 @@ async fn emulating_from_postgres_fills_the_lake_with_the_expected_rows() {
         from_dir: None,
         db_url: Some(url),
         prefix: "0a5e6ec37a2f".into(),
+        api_key: None,
     };
     let report = pinpipe::emulate::run(&args, false).await.unwrap();
     assert_eq!(
