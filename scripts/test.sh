@@ -60,6 +60,16 @@ export PINPIPE_TEST_AWS_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
 echo "==> sam validate --lint"
 SAM_CLI_TELEMETRY=0 AWS_REGION=us-east-1 "$VENV/bin/sam" validate --lint --template template.yaml
 
+echo "==> ingest-api links neither delta-rs nor DataFusion; the cleaners link no DataFusion"
+if cargo tree -p ingest-api -e normal --prefix none --locked | grep -qE '^(deltalake|datafusion|arrow|parquet)'; then
+  echo "ingest-api depends on delta-rs/DataFusion/Arrow: keep them out of shared" >&2; exit 1
+fi
+for f in batch-clean stream-clean; do
+  if cargo tree -p "$f" -e normal --prefix none --locked | grep -qE '^datafusion'; then
+    echo "$f depends on DataFusion: only run-queries and the CLI may enable lake's queries feature" >&2; exit 1
+  fi
+done
+
 echo "==> cargo fmt --check"
 cargo fmt --all --check
 echo "==> cargo clippy (warnings are errors)"
