@@ -9,7 +9,6 @@ use crate::CliError;
 use batch_clean::objects::{s3_put_event, ObjectRef};
 use batch_clean::{BatchCleanDeps, BatchReport, RawStores};
 use clap::Args;
-use futures::TryStreamExt;
 use lake::Lake;
 use object_store::ObjectStore;
 use std::sync::Arc;
@@ -60,20 +59,7 @@ pub async fn list(
     bucket: &str,
     prefix: &str,
 ) -> Result<Vec<ObjectRef>, CliError> {
-    let metas: Vec<object_store::ObjectMeta> = store
-        .list(Some(&object_store::path::Path::from(prefix)))
-        .try_collect()
-        .await?;
-    let mut objects: Vec<ObjectRef> = metas
-        .into_iter()
-        .map(|m| ObjectRef {
-            bucket: bucket.to_string(),
-            key: m.location.to_string(),
-            etag: m.e_tag.map(|e| e.trim_matches('"').to_string()),
-        })
-        .collect();
-    objects.sort_by(|a, b| a.key.cmp(&b.key));
-    Ok(objects)
+    Ok(batch_clean::objects::list_under(store, bucket, prefix).await?)
 }
 
 /// Runs batch-clean over `objects`, `batch_size` at a time, with a progress bar.

@@ -129,20 +129,7 @@ pub async fn run(args: RunArgs) -> Result<(), CliError> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let b = &totals.batch;
-    if args.path.batch() {
-        println!(
-            "batch-clean: {} objects, {} records in → {} rows written, {} quarantined, {} duplicates, {} already committed",
-            b.objects, b.records_in, b.rows_written, b.quarantined, b.duplicates_skipped, b.already_committed
-        );
-    }
-    let s = &totals.stream;
-    if args.path.stream() {
-        println!(
-            "stream-clean: {} records in → {} rows written, {} quarantined, {} duplicates, {} already committed",
-            s.records_in, s.rows_written, s.quarantined, s.duplicates_skipped, s.already_committed
-        );
-    }
+    crate::serve::print_totals(&totals, args.path);
     // 4. Backfill anything landed but not cleaned (from earlier runs too); idempotent.
     if args.path.batch() {
         let r = crate::process::process_raw(

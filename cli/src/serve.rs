@@ -307,19 +307,24 @@ pub async fn serve(args: ServeArgs) -> Result<(), CliError> {
     let _ = tokio::signal::ctrl_c().await;
     println!("\nstopping: finishing requests and flushing pending records…");
     let totals = server.shutdown().await?;
-    print_totals(&totals);
+    print_totals(&totals, crate::run::IngestPath::Both);
     Ok(())
 }
 
-pub fn print_totals(t: &CleanTotals) {
+/// Prints what the cleaners of the given paths did.
+pub fn print_totals(t: &CleanTotals, path: crate::run::IngestPath) {
     let b = &t.batch;
-    println!(
+    if path.batch() {
+        println!(
         "batch-clean: {} objects, {} records in → {} rows written, {} quarantined, {} duplicates, {} already committed",
         b.objects, b.records_in, b.rows_written, b.quarantined, b.duplicates_skipped, b.already_committed
     );
+    }
     let s = &t.stream;
-    println!(
+    if path.stream() {
+        println!(
         "stream-clean: {} records in → {} rows written, {} quarantined, {} duplicates, {} already committed",
         s.records_in, s.rows_written, s.quarantined, s.duplicates_skipped, s.already_committed
     );
+    }
 }

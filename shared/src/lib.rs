@@ -13,6 +13,7 @@ pub mod generate;
 pub mod metrics;
 pub mod record;
 pub mod route;
+pub mod runtime;
 
 pub use clean::{clean_record, clean_value, CleanGeo, CleanPin, CleanRow, CleanUser, Cleaned};
 pub use record::{RecordError, RecordType};

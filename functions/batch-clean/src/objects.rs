@@ -220,14 +220,23 @@ pub async fn list_landed(
     store: &dyn ObjectStore,
     bucket: &str,
 ) -> Result<Vec<ObjectRef>, BatchCleanError> {
-    let prefix = Path::from("topics");
+    list_under(store, bucket, "topics").await
+}
+
+/// Every object under `prefix` in `store`, as references in bucket `bucket`, sorted by key.
+pub async fn list_under(
+    store: &dyn ObjectStore,
+    bucket: &str,
+    prefix: &str,
+) -> Result<Vec<ObjectRef>, BatchCleanError> {
+    let prefix = Path::from(prefix);
     let metas: Vec<object_store::ObjectMeta> = store
         .list(Some(&prefix))
         .try_collect()
         .await
         .map_err(|source| BatchCleanError::Read {
             bucket: bucket.to_string(),
-            key: "topics/".into(),
+            key: prefix.to_string(),
             source,
         })?;
     let mut objects: Vec<ObjectRef> = metas

@@ -10,17 +10,8 @@ use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_current_span(false)
-        .without_time()
-        .init();
-    let bucket = std::env::var("RAW_BUCKET")
-        .map_err(|_| "RAW_BUCKET is not set: set it to the raw landing bucket's name")?;
+    shared::runtime::init_json_logs();
+    let bucket = shared::runtime::required_env("RAW_BUCKET", "the raw landing bucket's name")?;
     let store = object_store::aws::AmazonS3Builder::from_env()
         .with_bucket_name(&bucket)
         .build()?;

@@ -12,15 +12,7 @@ use stream_clean::{handle, StreamCleanDeps};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_current_span(false)
-        .without_time()
-        .init();
+    shared::runtime::init_json_logs();
     let lake_uri = std::env::var("LAKE_URI").map_err(|_| {
         "LAKE_URI is not set: set it to the lake root, e.g. s3://my-lake-bucket/lake"
     })?;
