@@ -53,36 +53,34 @@ struct Origin<'a> {
     sequence: &'a str,
 }
 
-/// One shard's records of the batch, in delivery order, with the table each one goes to.
-struct ShardSlice<'a> {
-    input: Input,
-    targets: Vec<(LakeTable, &'a str)>,
-}
+/// For one shard's records of the batch, in delivery order: the table each one goes to, and
+/// its sequence number.
+type Targets<'a> = Vec<(LakeTable, &'a str)>;
 
 /// Cleans one Kinesis batch into the lake. Never fails: infrastructure errors become item
 /// failures so Lambda retries from the first record that did not land.
 pub async fn handle(event: &KinesisEvent, deps: &StreamCleanDeps) -> StreamOutcome {
     let mut report = StreamReport::default();
-    let mut slices: Vec<ShardSlice<'_>> = Vec::new();
+    // One input per shard, and alongside it where each of its records goes.
+    let mut inputs: Vec<Input> = Vec::new();
+    let mut targets: Vec<Targets<'_>> = Vec::new();
     let now = Utc::now();
     for record in &event.records {
         report.records_in += 1;
         let origin = origin(record);
         let app_id = format!("kinesis:{}/{}", origin.stream, origin.shard);
-        let slice = match slices.iter().position(|s| s.input.app_id == app_id) {
-            Some(i) => &mut slices[i],
+        let slice = match inputs.iter().position(|input| input.app_id == app_id) {
+            Some(i) => i,
             None => {
-                slices.push(ShardSlice {
-                    input: Input {
-                        app_id,
-                        ..Input::default()
-                    },
-                    targets: Vec::new(),
+                inputs.push(Input {
+                    app_id,
+                    ..Input::default()
                 });
-                let last = slices.len() - 1;
-                &mut slices[last]
+                targets.push(Vec::new());
+                inputs.len() - 1
             }
         };
+        let (input, targets) = (&mut inputs[slice], &mut targets[slice]);
         let position = Position::from_decimal(origin.sequence).unwrap_or_else(|| {
             tracing::warn!(
                 sequence = origin.sequence,
@@ -104,18 +102,16 @@ pub async fn handle(event: &KinesisEvent, deps: &StreamCleanDeps) -> StreamOutco
         match cleaned {
             Ok(c) => {
                 report.quality_warnings += c.warnings.len();
-                slice
-                    .targets
-                    .push((LakeTable::of(c.row.record_type()), origin.sequence));
-                slice.input.rows.push(LakeRow {
+                targets.push((LakeTable::of(c.row.record_type()), origin.sequence));
+                input.rows.push(LakeRow {
                     position,
                     source,
                     row: c.row,
                 });
             }
             Err(error) => {
-                slice.targets.push((LakeTable::Quarantine, origin.sequence));
-                slice.input.quarantine.push((
+                targets.push((LakeTable::Quarantine, origin.sequence));
+                input.quarantine.push((
                     position,
                     QuarantineRow {
                         source,
@@ -129,7 +125,6 @@ pub async fn handle(event: &KinesisEvent, deps: &StreamCleanDeps) -> StreamOutco
         }
     }
 
-    let inputs: Vec<Input> = slices.iter().map(|s| s.input.clone()).collect();
     let mut response = KinesisEventResponse::default();
     match deps.lake.append(&inputs).await {
         Ok(append) => {
@@ -144,19 +139,12 @@ pub async fn handle(event: &KinesisEvent, deps: &StreamCleanDeps) -> StreamOutco
             // record (in delivery order) whose table was not committed. Records after it that did
             // land are skipped on the retry by their shard's committed position.
             let mut failed = Vec::new();
-            for slice in &slices {
-                if let Some((_, sequence)) = slice
-                    .targets
-                    .iter()
-                    .find(|(table, _)| !e.is_committed(*table))
+            for shard in &targets {
+                if let Some((_, sequence)) = shard.iter().find(|(table, _)| !e.is_committed(*table))
                 {
                     failed.push(sequence.to_string());
-                    let first = slice
-                        .targets
-                        .iter()
-                        .position(|(_, s)| s == sequence)
-                        .unwrap_or(0);
-                    report.item_failures += slice.targets.len() - first;
+                    let first = shard.iter().position(|(_, s)| s == sequence).unwrap_or(0);
+                    report.item_failures += shard.len() - first;
                 }
             }
             response.set_failures(failed);
