@@ -5,7 +5,7 @@
 //! the reason a record cannot be cleaned). [`route`] tells which record type a topic, stream or
 //! object key carries, and [`generate`] makes realistic raw posts for local runs and tests.
 //!
-//! It is deliberately light (serde and chrono only) so the ingest API, which validates with the
+//! It is deliberately light (serde, chrono and a few small crates; no Arrow or Delta) so the ingest API, which validates with the
 //! very same code, stays small and starts fast. Arrow and Delta Lake live in the `lake` crate.
 
 pub mod clean;
