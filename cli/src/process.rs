@@ -4,7 +4,6 @@
 //! are recognised by the lake and skipped, so a second run writes nothing.
 
 use crate::run::{progress, LOCAL_RAW_BUCKET};
-use crate::serve::add_batch;
 use crate::CliError;
 use batch_clean::objects::{s3_put_event, ObjectRef};
 use batch_clean::{BatchCleanDeps, BatchReport, RawStores};
@@ -72,7 +71,7 @@ pub async fn clean_in_batches(
     let mut total = BatchReport::default();
     for chunk in objects.chunks(batch_size.max(1)) {
         let report = batch_clean::handle_s3(&s3_put_event(chunk), deps).await?;
-        add_batch(&mut total, &report);
+        total += &report;
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();

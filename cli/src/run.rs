@@ -243,13 +243,7 @@ pub async fn flush_stream(
                 .collect();
             let event = stream_clean::kinesis_event(&name, MEMORY_SHARD, &event_records);
             let outcome = stream_clean::handle(&event, deps).await;
-            let r = outcome.report;
-            total.records_in += r.records_in;
-            total.rows_written += r.rows_written;
-            total.quarantined += r.quarantined;
-            total.duplicates_skipped += r.duplicates_skipped;
-            total.already_committed += r.already_committed;
-            total.quality_warnings += r.quality_warnings;
+            total += &outcome.report;
             if let Some(first) = outcome
                 .response
                 .batch_item_failures

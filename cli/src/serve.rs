@@ -253,7 +253,7 @@ impl Worker {
                         for chunk in new.chunks(self.batch_size.max(1)) {
                             match batch_clean::handle_s3(&s3_put_event(chunk), deps).await {
                                 Ok(r) => {
-                                    add_batch(&mut totals.batch, &r);
+                                    totals.batch += &r;
                                     cleaned.extend(chunk.iter().map(|o| o.key.clone()));
                                 }
                                 Err(e) => {
@@ -268,32 +268,11 @@ impl Worker {
         }
         if let Some((memory, deps)) = &self.stream {
             match flush_stream(memory, deps, crate::run::STREAM_BATCH).await {
-                Ok(r) => add_stream(&mut totals.stream, &r),
+                Ok(r) => totals.stream += &r,
                 Err(e) => tracing::error!(error = %e, "stream-clean failed; retrying next round"),
             }
         }
     }
-}
-
-pub fn add_batch(total: &mut BatchReport, r: &BatchReport) {
-    total.objects += r.objects;
-    total.missing_objects += r.missing_objects;
-    total.records_in += r.records_in;
-    total.rows_written += r.rows_written;
-    total.quarantined += r.quarantined;
-    total.duplicates_skipped += r.duplicates_skipped;
-    total.already_committed += r.already_committed;
-    total.quality_warnings += r.quality_warnings;
-}
-
-pub fn add_stream(total: &mut StreamReport, r: &StreamReport) {
-    total.records_in += r.records_in;
-    total.rows_written += r.rows_written;
-    total.quarantined += r.quarantined;
-    total.duplicates_skipped += r.duplicates_skipped;
-    total.already_committed += r.already_committed;
-    total.quality_warnings += r.quality_warnings;
-    total.item_failures += r.item_failures;
 }
 
 /// `pinpipe serve`: runs until Ctrl-C.

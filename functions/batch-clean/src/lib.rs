@@ -62,6 +62,20 @@ pub struct BatchReport {
     pub quality_warnings: usize,
 }
 
+impl std::ops::AddAssign<&BatchReport> for BatchReport {
+    /// Adds another invocation's counts (for totals over several invocations).
+    fn add_assign(&mut self, r: &BatchReport) {
+        self.objects += r.objects;
+        self.missing_objects += r.missing_objects;
+        self.records_in += r.records_in;
+        self.rows_written += r.rows_written;
+        self.quarantined += r.quarantined;
+        self.duplicates_skipped += r.duplicates_skipped;
+        self.already_committed += r.already_committed;
+        self.quality_warnings += r.quality_warnings;
+    }
+}
+
 impl BatchReport {
     fn absorb(&mut self, append: &AppendReport) {
         self.rows_written += append.rows_written();

@@ -39,6 +39,19 @@ pub struct StreamReport {
     pub item_failures: usize,
 }
 
+impl std::ops::AddAssign<&StreamReport> for StreamReport {
+    /// Adds another invocation's counts (for totals over several invocations).
+    fn add_assign(&mut self, r: &StreamReport) {
+        self.records_in += r.records_in;
+        self.rows_written += r.rows_written;
+        self.quarantined += r.quarantined;
+        self.duplicates_skipped += r.duplicates_skipped;
+        self.already_committed += r.already_committed;
+        self.quality_warnings += r.quality_warnings;
+        self.item_failures += r.item_failures;
+    }
+}
+
 /// The Lambda response (partial-batch failures) and what the invocation did.
 #[derive(Debug, Clone, Default)]
 pub struct StreamOutcome {
