@@ -18,3 +18,8 @@ pub fn init_json_logs() {
 pub fn required_env(name: &str, what: &str) -> Result<String, String> {
     std::env::var(name).map_err(|_| format!("{name} is not set: set it to {what}"))
 }
+
+/// `LAKE_URI`, the lake root every function but ingest-api reads and writes.
+pub fn lake_uri() -> Result<String, String> {
+    required_env("LAKE_URI", "the lake root, e.g. s3://my-lake-bucket/lake")
+}

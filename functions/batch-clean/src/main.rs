@@ -11,12 +11,9 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::runtime::init_json_logs();
-    let lake_uri = std::env::var("LAKE_URI").map_err(|_| {
-        "LAKE_URI is not set: set it to the lake root, e.g. s3://my-lake-bucket/lake"
-    })?;
     let deps = BatchCleanDeps {
         raw: RawStores::s3(),
-        lake: Lake::open(&lake_uri)?,
+        lake: Lake::open(&shared::runtime::lake_uri()?)?,
     };
     let deps = &deps;
     run(service_fn(move |event: LambdaEvent<Value>| async move {

@@ -13,9 +13,7 @@ use std::time::Duration;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::runtime::init_json_logs();
-    let lake_uri = std::env::var("LAKE_URI").map_err(|_| {
-        "LAKE_URI is not set: set it to the lake root, e.g. s3://my-lake-bucket/lake"
-    })?;
+    let lake_uri = shared::runtime::lake_uri()?;
     let hours: u64 = match std::env::var("VACUUM_RETENTION_HOURS") {
         Ok(v) => v.parse().map_err(|_| {
             format!("VACUUM_RETENTION_HOURS must be a whole number of hours, got `{v}`")

@@ -13,11 +13,8 @@ use stream_clean::{handle, StreamCleanDeps};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::runtime::init_json_logs();
-    let lake_uri = std::env::var("LAKE_URI").map_err(|_| {
-        "LAKE_URI is not set: set it to the lake root, e.g. s3://my-lake-bucket/lake"
-    })?;
     let deps = StreamCleanDeps {
-        lake: Lake::open(&lake_uri)?,
+        lake: Lake::open(&shared::runtime::lake_uri()?)?,
     };
     let deps = &deps;
     run(service_fn(
