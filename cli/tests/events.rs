@@ -76,6 +76,17 @@ async fn every_event_file_drives_its_handler() {
     let s3: Value = serde_json::from_str(&read("s3-put.json")).unwrap();
     let report = batch_clean::handle_event(s3, &env.deps).await.unwrap();
     assert_eq!((report.objects, report.rows_written), (1, 1));
+    assert_eq!(
+        report.metrics(),
+        [
+            ("Objects", 1),
+            ("RecordsIn", 1),
+            ("RowsWritten", 1),
+            ("Quarantined", 0),
+            ("DuplicatesSkipped", 0),
+            ("AlreadyCommitted", 0)
+        ]
+    );
     cover("s3-put.json");
     // The same notification via SQS (plus S3's test event): already committed, nothing new.
     let sqs: Value = serde_json::from_str(&read("sqs-s3-put.json")).unwrap();
@@ -88,6 +99,17 @@ async fn every_event_file_drives_its_handler() {
             report.quarantined
         ),
         (1, 0, 1, 0)
+    );
+    assert_eq!(
+        report.metrics(),
+        [
+            ("Objects", 1),
+            ("RecordsIn", 1),
+            ("RowsWritten", 0),
+            ("Quarantined", 0),
+            ("DuplicatesSkipped", 0),
+            ("AlreadyCommitted", 1)
+        ]
     );
     cover("sqs-s3-put.json");
 
@@ -106,6 +128,17 @@ async fn every_event_file_drives_its_handler() {
         (outcome.report.rows_written, outcome.report.quarantined),
         (3, 1)
     );
+    assert_eq!(
+        outcome.report.metrics(),
+        [
+            ("RecordsIn", 4),
+            ("RowsWritten", 3),
+            ("Quarantined", 1),
+            ("DuplicatesSkipped", 0),
+            ("AlreadyCommitted", 0),
+            ("ItemFailures", 0)
+        ]
+    );
     cover("kinesis-batch.json");
 
     // The daily schedule: the run completes over this lake.
@@ -117,6 +150,11 @@ async fn every_event_file_drives_its_handler() {
     };
     let report = run_queries::handle(&daily).await.unwrap();
     assert_eq!(report.queries.queries.len(), 10);
+    // The geo record came both from S3 and from Kinesis: maintenance keeps one of the two.
+    assert_eq!(
+        report.metrics(),
+        [("Queries", 10), ("Failures", 0), ("DuplicatesRemoved", 1)]
+    );
     assert_eq!(
         env.lake()
             .read_rows("results/q1_popular_category_by_country")

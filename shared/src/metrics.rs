@@ -28,6 +28,14 @@ pub fn emf_line(function: &str, counts: &[(&str, u64)], timestamp_ms: i64) -> St
     Value::Object(line).to_string()
 }
 
+/// Prints the EMF line of one invocation to stdout, where Lambda hands it to CloudWatch.
+pub fn emit(function: &str, counts: &[(&str, u64)]) {
+    println!(
+        "{}",
+        emf_line(function, counts, chrono::Utc::now().timestamp_millis())
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -77,6 +77,18 @@ impl std::ops::AddAssign<&BatchReport> for BatchReport {
 }
 
 impl BatchReport {
+    /// The counts published as CloudWatch metrics for the invocation.
+    pub fn metrics(&self) -> [(&'static str, u64); 6] {
+        [
+            ("Objects", self.objects as u64),
+            ("RecordsIn", self.records_in as u64),
+            ("RowsWritten", self.rows_written as u64),
+            ("Quarantined", self.quarantined as u64),
+            ("DuplicatesSkipped", self.duplicates_skipped as u64),
+            ("AlreadyCommitted", self.already_committed as u64),
+        ]
+    }
+
     fn absorb(&mut self, append: &AppendReport) {
         self.rows_written += append.rows_written();
         self.quarantined += append.quarantined();

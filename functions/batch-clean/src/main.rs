@@ -18,21 +18,7 @@ async fn main() -> Result<(), Error> {
     let deps = &deps;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         let report = handle_event(event.payload, deps).await?;
-        println!(
-            "{}",
-            shared::metrics::emf_line(
-                "batch-clean",
-                &[
-                    ("Objects", report.objects as u64),
-                    ("RecordsIn", report.records_in as u64),
-                    ("RowsWritten", report.rows_written as u64),
-                    ("Quarantined", report.quarantined as u64),
-                    ("DuplicatesSkipped", report.duplicates_skipped as u64),
-                    ("AlreadyCommitted", report.already_committed as u64),
-                ],
-                chrono::Utc::now().timestamp_millis(),
-            )
-        );
+        shared::metrics::emit("batch-clean", &report.metrics());
         Ok::<_, Error>(report)
     }))
     .await

@@ -25,18 +25,14 @@ async fn main() -> Result<(), Error> {
         let req = req.map(|body: Body| bytes::Bytes::copy_from_slice(body.as_ref()));
         let response = handle(req, deps).await;
         let status = response.status();
-        println!(
-            "{}",
-            shared::metrics::emf_line(
-                "ingest-api",
-                &[
-                    ("Requests", 1),
-                    ("Accepted", u64::from(status.is_success())),
-                    ("Rejected", u64::from(status.is_client_error())),
-                    ("Unavailable", u64::from(status.is_server_error())),
-                ],
-                chrono::Utc::now().timestamp_millis(),
-            )
+        shared::metrics::emit(
+            "ingest-api",
+            &[
+                ("Requests", 1),
+                ("Accepted", u64::from(status.is_success())),
+                ("Rejected", u64::from(status.is_client_error())),
+                ("Unavailable", u64::from(status.is_server_error())),
+            ],
         );
         Ok::<_, Error>(response)
     }))

@@ -55,6 +55,21 @@ impl DailyReport {
         );
         failed
     }
+
+    /// The counts published as CloudWatch metrics for the run.
+    pub fn metrics(&self) -> [(&'static str, u64); 3] {
+        let duplicates_removed: usize = self
+            .maintenance
+            .iter()
+            .filter_map(|m| m.report.as_ref())
+            .map(|r| r.duplicates_removed)
+            .sum();
+        [
+            ("Queries", self.queries.queries.len() as u64),
+            ("Failures", self.failures().len() as u64),
+            ("DuplicatesRemoved", duplicates_removed as u64),
+        ]
+    }
 }
 
 /// Why the daily run failed.
@@ -70,6 +85,19 @@ pub enum RunQueriesError {
     /// The lake could not be opened at all.
     #[error(transparent)]
     Query(#[from] QueryError),
+}
+
+impl RunQueriesError {
+    /// The run's metrics: those of the incomplete run, or one failure when the lake could
+    /// not be opened.
+    pub fn metrics(&self) -> [(&'static str, u64); 3] {
+        match self {
+            RunQueriesError::Incomplete { report, .. } => report.metrics(),
+            RunQueriesError::Query(_) => {
+                [("Queries", 0), ("Failures", 1), ("DuplicatesRemoved", 0)]
+            }
+        }
+    }
 }
 
 /// Runs the queries, writes their results, maintains the tables, and writes the summary.

@@ -28,8 +28,13 @@ async fn main() -> Result<(), Error> {
     run(service_fn(
         move |event: LambdaEvent<EventBridgeEvent<serde_json::Value>>| async move {
             tracing::info!(scheduled_at = ?event.payload.time, "daily run starting");
-            let report = handle(deps).await?;
-            Ok::<_, Error>(report)
+            let result = handle(deps).await;
+            let metrics = match &result {
+                Ok(report) => report.metrics(),
+                Err(e) => e.metrics(),
+            };
+            shared::metrics::emit("run-queries", &metrics);
+            Ok::<_, Error>(result?)
         },
     ))
     .await

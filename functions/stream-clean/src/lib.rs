@@ -52,6 +52,20 @@ impl std::ops::AddAssign<&StreamReport> for StreamReport {
     }
 }
 
+impl StreamReport {
+    /// The counts published as CloudWatch metrics for the invocation.
+    pub fn metrics(&self) -> [(&'static str, u64); 6] {
+        [
+            ("RecordsIn", self.records_in as u64),
+            ("RowsWritten", self.rows_written as u64),
+            ("Quarantined", self.quarantined as u64),
+            ("DuplicatesSkipped", self.duplicates_skipped as u64),
+            ("AlreadyCommitted", self.already_committed as u64),
+            ("ItemFailures", self.item_failures as u64),
+        ]
+    }
+}
+
 /// The Lambda response (partial-batch failures) and what the invocation did.
 #[derive(Debug, Clone, Default)]
 pub struct StreamOutcome {

@@ -19,7 +19,9 @@ async fn main() -> Result<(), Error> {
     let deps = &deps;
     run(service_fn(
         move |event: LambdaEvent<KinesisEvent>| async move {
-            Ok::<KinesisEventResponse, Error>(handle(&event.payload, deps).await.response)
+            let outcome = handle(&event.payload, deps).await;
+            shared::metrics::emit("stream-clean", &outcome.report.metrics());
+            Ok::<KinesisEventResponse, Error>(outcome.response)
         },
     ))
     .await
