@@ -289,7 +289,7 @@ async fn eight_concurrent_appends_to_one_table_all_land() {
             let rows = (0..25)
                 .map(|i| LakeRow {
                     position: lake::Position::from_int(i + 1),
-                    source: format!("writer-{writer}"),
+                    source: format!("writer-{writer}").into(),
                     row: shared::clean_record(
                         shared::RecordType::Pin,
                         format!("{{\"index\": {}}}", writer * 1000 + i).as_bytes(),

@@ -18,7 +18,7 @@ fn pin_input(n: i64) -> Input {
         app_id: format!("test:object-{n}"),
         rows: vec![LakeRow {
             position: Position::from_int(1),
-            source: format!("object-{n}"),
+            source: format!("object-{n}").into(),
             row,
         }],
         quarantine: Vec::new(),
@@ -88,7 +88,7 @@ async fn maintenance_drops_whole_row_duplicates_keeping_the_first_arrival() {
     for copy in 0..3 {
         let mut input = pin_input(1);
         input.app_id = format!("test:copy-{copy}");
-        input.rows[0].source = format!("copy-{copy}");
+        input.rows[0].source = format!("copy-{copy}").into();
         env.lake().append(&[input]).await.unwrap();
     }
     env.lake().append(&[pin_input(2)]).await.unwrap();

@@ -25,6 +25,7 @@ use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableError};
 use shared::CleanRow;
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How many times a commit that lost a race on the same input is re-planned.
@@ -34,7 +35,8 @@ const MAX_REPLANS: usize = 8;
 #[derive(Debug, Clone)]
 pub struct LakeRow {
     pub position: Position,
-    pub source: String,
+    /// Shared by all the rows of one object on the batch path, so a row costs no copy of it.
+    pub source: Arc<str>,
     pub row: CleanRow,
 }
 

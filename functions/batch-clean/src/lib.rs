@@ -215,6 +215,7 @@ pub fn clean_object(
         ..Input::default()
     };
     let record_type = record_type_of_key(&object.key);
+    let source: std::sync::Arc<str> = object.key.as_str().into();
     let now = Utc::now();
     for (n, line) in bytes.split(|b| *b == b'\n').enumerate() {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -233,7 +234,7 @@ pub fn clean_object(
                 report.quality_warnings += c.warnings.len();
                 input.rows.push(LakeRow {
                     position,
-                    source: object.key.clone(),
+                    source: source.clone(),
                     row: c.row,
                 });
             }

@@ -16,7 +16,7 @@ async fn fixture_lake(dir: &Path) -> Lake {
             .enumerate()
             .map(|(i, line)| LakeRow {
                 position: Position::from_int(i as i64 + 1),
-                source: format!("fixture/{rt}"),
+                source: format!("fixture/{rt}").into(),
                 row: shared::clean_record(rt, line.as_bytes()).unwrap().row,
             })
             .collect();

@@ -132,7 +132,7 @@ pub async fn handle(event: &KinesisEvent, deps: &StreamCleanDeps) -> StreamOutco
                 targets.push((LakeTable::of(c.row.record_type()), origin.sequence));
                 input.rows.push(LakeRow {
                     position,
-                    source,
+                    source: source.into(),
                     row: c.row,
                 });
             }
