@@ -88,19 +88,21 @@ type Targets<'a> = Vec<(LakeTable, &'a str)>;
 /// failures so Lambda retries from the first record that did not land.
 pub async fn handle(event: &KinesisEvent, deps: &StreamCleanDeps) -> StreamOutcome {
     let mut report = StreamReport::default();
-    // One input per shard, and alongside it where each of its records goes.
+    // One input per shard (stream, shard id), and alongside it where each of its records goes.
+    let mut shards: Vec<(&str, &str)> = Vec::new();
     let mut inputs: Vec<Input> = Vec::new();
     let mut targets: Vec<Targets<'_>> = Vec::new();
     let now = Utc::now();
     for record in &event.records {
         report.records_in += 1;
         let origin = origin(record);
-        let app_id = format!("kinesis:{}/{}", origin.stream, origin.shard);
-        let slice = match inputs.iter().position(|input| input.app_id == app_id) {
+        let shard = (origin.stream, origin.shard);
+        let slice = match shards.iter().position(|s| *s == shard) {
             Some(i) => i,
             None => {
+                shards.push(shard);
                 inputs.push(Input {
-                    app_id,
+                    app_id: format!("kinesis:{}/{}", origin.stream, origin.shard),
                     ..Input::default()
                 });
                 targets.push(Vec::new());
@@ -167,10 +169,8 @@ pub async fn handle(event: &KinesisEvent, deps: &StreamCleanDeps) -> StreamOutco
             // land are skipped on the retry by their shard's committed position.
             let mut failed = Vec::new();
             for shard in &targets {
-                if let Some((_, sequence)) = shard.iter().find(|(table, _)| !e.is_committed(*table))
-                {
-                    failed.push(sequence.to_string());
-                    let first = shard.iter().position(|(_, s)| s == sequence).unwrap_or(0);
+                if let Some(first) = shard.iter().position(|(table, _)| !e.is_committed(*table)) {
+                    failed.push(shard[first].1.to_string());
                     report.item_failures += shard.len() - first;
                 }
             }
