@@ -255,6 +255,34 @@ async fn bench_stream(args: &BenchArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// The raw objects landed for the batch benchmark, and all their lines for the baseline.
+#[derive(Default)]
+struct Landed {
+    objects: usize,
+    total_bytes: usize,
+    all_lines: Vec<u8>,
+}
+
+impl Landed {
+    /// Puts one NDJSON object of `rt` records, named by the count of records so far.
+    async fn put(
+        &mut self,
+        store: &object_store::local::LocalFileSystem,
+        rt: shared::RecordType,
+        count: usize,
+        body: Vec<u8>,
+    ) -> Result<(), CliError> {
+        self.total_bytes += body.len();
+        self.all_lines.extend_from_slice(&body);
+        let key = format!("topics/bench.{rt}/partition=0/bench.{rt}+0+{count:010}.json");
+        store
+            .put(&object_store::path::Path::from(key), body.into())
+            .await?;
+        self.objects += 1;
+        Ok(())
+    }
+}
+
 async fn bench_batch(args: &BenchArgs) -> Result<(), CliError> {
     let dir = tempfile::tempdir().map_err(|e| CliError::Usage(format!("temp dir: {e}")))?;
     let raw_dir = dir.path().join("raw");
@@ -266,9 +294,7 @@ async fn bench_batch(args: &BenchArgs) -> Result<(), CliError> {
     let posts = args.records.div_ceil(3);
     let mut buffers: [Vec<u8>; 3] = Default::default();
     let mut counts = [0usize; 3];
-    let mut objects = 0usize;
-    let mut total_bytes = 0usize;
-    let mut all_lines: Vec<u8> = Vec::new();
+    let mut landed = Landed::default();
     for post in PostGenerator::new(args.seed).take(posts) {
         for (i, (rt, value)) in post.records().into_iter().enumerate() {
             serde_json::to_writer(&mut buffers[i], value)
@@ -276,35 +302,24 @@ async fn bench_batch(args: &BenchArgs) -> Result<(), CliError> {
             buffers[i].push(b'\n');
             counts[i] += 1;
             if counts[i] % args.per_object.max(1) == 0 {
-                let body = std::mem::take(&mut buffers[i]);
-                total_bytes += body.len();
-                all_lines.extend_from_slice(&body);
-                let key = format!(
-                    "topics/bench.{rt}/partition=0/bench.{rt}+0+{:010}.json",
-                    counts[i]
-                );
-                store
-                    .put(&object_store::path::Path::from(key), body.into())
+                landed
+                    .put(&store, rt, counts[i], std::mem::take(&mut buffers[i]))
                     .await?;
-                objects += 1;
             }
         }
     }
-    for (i, rt) in shared::RecordType::ALL.iter().enumerate() {
+    for (i, rt) in shared::RecordType::ALL.into_iter().enumerate() {
         if !buffers[i].is_empty() {
-            let body = std::mem::take(&mut buffers[i]);
-            total_bytes += body.len();
-            all_lines.extend_from_slice(&body);
-            let key = format!(
-                "topics/bench.{rt}/partition=0/bench.{rt}+0+{:010}.json",
-                counts[i]
-            );
-            store
-                .put(&object_store::path::Path::from(key), body.into())
+            landed
+                .put(&store, rt, counts[i], std::mem::take(&mut buffers[i]))
                 .await?;
-            objects += 1;
         }
     }
+    let Landed {
+        objects,
+        total_bytes,
+        all_lines,
+    } = landed;
     let records: usize = counts.iter().sum();
     println!(
         "\nbatch-clean: {records} records in {objects} objects, {:.1} MB of NDJSON",
