@@ -2,25 +2,39 @@
 //! left opened again from this (another) process through delta-rs.
 
 use lake::Lake;
-use std::process::Command;
+use std::ffi::OsStr;
+use std::path::Path;
+use std::process::{Command, Output};
 
-#[tokio::test]
-async fn pinpipe_run_prints_its_summary_and_leaves_readable_delta_tables() {
-    let dir = tempfile::tempdir().unwrap();
-    let lake_dir = dir.path().join("lake");
-    let output = Command::new(env!("CARGO_BIN_EXE_pinpipe"))
-        .args(["run", "--posts", "60", "--seed", "7", "--lake"])
-        .arg(&lake_dir)
+/// Runs `pinpipe run <args>` with its lake in `dir/lake` and its raw store in `dir/raw`.
+fn pinpipe_run<S: AsRef<OsStr>>(dir: &Path, args: impl IntoIterator<Item = S>) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pinpipe"))
+        .arg("run")
+        .args(args)
+        .arg("--lake")
+        .arg(dir.join("lake"))
         .arg("--raw")
-        .arg(dir.path().join("raw"))
+        .arg(dir.join("raw"))
         .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
+        .unwrap()
+}
+
+/// The stdout of a run that must have succeeded.
+fn succeeded(output: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
         "stdout:\n{stdout}\nstderr:\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    stdout
+}
+
+#[tokio::test]
+async fn pinpipe_run_prints_its_summary_and_leaves_readable_delta_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake_dir = dir.path().join("lake");
+    let stdout = succeeded(&pinpipe_run(dir.path(), ["--posts", "60", "--seed", "7"]));
     assert!(
         stdout.contains("ingest API: 180 requests, 180 × 200"),
         "{stdout}"
@@ -82,15 +96,10 @@ async fn pinpipe_run_prints_its_summary_and_leaves_readable_delta_tables() {
 fn bad_from_dir_rows_fail_with_a_message_naming_the_line() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("geo.jsonl"), "{\"ind\": 1}\n{oops\n").unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_pinpipe"))
-        .args(["run", "--from-dir"])
-        .arg(dir.path())
-        .arg("--lake")
-        .arg(dir.path().join("lake"))
-        .arg("--raw")
-        .arg(dir.path().join("raw"))
-        .output()
-        .unwrap();
+    let output = pinpipe_run(
+        dir.path(),
+        [OsStr::new("--from-dir"), dir.path().as_os_str()],
+    );
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -103,17 +112,10 @@ fn bad_from_dir_rows_fail_with_a_message_naming_the_line() {
 fn from_dir_posts_the_fixture_rows() {
     let dir = tempfile::tempdir().unwrap();
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/seed-sample");
-    let output = Command::new(env!("CARGO_BIN_EXE_pinpipe"))
-        .args(["run", "--from-dir"])
-        .arg(&fixtures)
-        .arg("--lake")
-        .arg(dir.path().join("lake"))
-        .arg("--raw")
-        .arg(dir.path().join("raw"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}");
+    let stdout = succeeded(&pinpipe_run(
+        dir.path(),
+        [OsStr::new("--from-dir"), fixtures.as_os_str()],
+    ));
     assert!(
         stdout.contains("ingest API: 23 requests, 23 × 200"),
         "{stdout}"
@@ -124,19 +126,10 @@ fn from_dir_posts_the_fixture_rows() {
 #[test]
 fn pinpipe_run_down_both_paths_reports_what_each_wrote() {
     let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_pinpipe"))
-        .args(["run", "--posts", "40", "--path", "both", "--lake"])
-        .arg(dir.path().join("lake"))
-        .arg("--raw")
-        .arg(dir.path().join("raw"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = succeeded(&pinpipe_run(
+        dir.path(),
+        ["--posts", "40", "--path", "both"],
+    ));
     assert!(
         stdout.contains("ingest API: 240 requests, 240 × 200"),
         "{stdout}"
