@@ -70,6 +70,13 @@ for f in batch-clean stream-clean; do
   fi
 done
 
+# The packaging path `sam build` takes (cargo-lambda, zig, a zipped `bootstrap`), for ingest-api
+# on x86_64: the aarch64 standard library is not on every machine, and a release build of the
+# delta-rs functions takes too long for every run. scripts/lambda-sizes.sh builds all four for
+# arm64, as deployed.
+echo "==> cargo lambda build --release --x86-64 -p ingest-api: a zip under 10 MB"
+CARGO_TARGET_DIR="$HOME/.cache/pinpipe/lambda-target" scripts/lambda-sizes.sh --arch x86_64 ingest-api
+
 echo "==> cargo fmt --check"
 cargo fmt --all --check
 echo "==> cargo clippy (warnings are errors)"
