@@ -236,12 +236,13 @@ async fn bench_stream(args: &BenchArgs) -> Result<(), CliError> {
     let measured_peak = peak_rss_mb();
     let r = outcome.report;
     if decoded != records.len()
-        || r.rows_written + r.duplicates_skipped + r.quarantined != records.len()
+        || r.counts.rows_written + r.counts.duplicates_skipped + r.counts.quarantined
+            != records.len()
     {
         return Err(CliError::Usage(format!(
             "bench lost records: {} in, {} written",
             records.len(),
-            r.rows_written
+            r.counts.rows_written
         )));
     }
     let mb = bytes as f64 / 1e6;
@@ -346,7 +347,9 @@ async fn bench_batch(args: &BenchArgs) -> Result<(), CliError> {
     for chunk in landed.chunks(args.objects_per_invocation.max(1)) {
         let report =
             batch_clean::handle_s3(&batch_clean::objects::s3_put_event(chunk), &deps).await?;
-        written += report.rows_written + report.duplicates_skipped + report.quarantined;
+        written += report.counts.rows_written
+            + report.counts.duplicates_skipped
+            + report.counts.quarantined;
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();

@@ -98,7 +98,7 @@ pub async fn process(args: ProcessArgs) -> Result<(), CliError> {
     let r = process_raw(&args.raw, &args.lake, args.batch_size).await?;
     println!(
         "batch-clean: {} objects, {} records in → {} rows written, {} quarantined, {} duplicates, {} already committed",
-        r.objects, r.records_in, r.rows_written, r.quarantined, r.duplicates_skipped, r.already_committed
+        r.objects, r.counts.records_in, r.counts.rows_written, r.counts.quarantined, r.counts.duplicates_skipped, r.counts.already_committed
     );
     Ok(())
 }

@@ -141,7 +141,7 @@ pub async fn run(args: RunArgs) -> Result<(), CliError> {
         println!(
             "process: {} objects checked, {} new rows written",
             r.objects,
-            r.rows_written + r.quarantined
+            r.counts.rows_written + r.counts.quarantined
         );
     }
     // 5. Query and print.

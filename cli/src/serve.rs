@@ -296,14 +296,14 @@ pub fn print_totals(t: &CleanTotals, path: crate::run::IngestPath) {
     if path.batch() {
         println!(
         "batch-clean: {} objects, {} records in → {} rows written, {} quarantined, {} duplicates, {} already committed",
-        b.objects, b.records_in, b.rows_written, b.quarantined, b.duplicates_skipped, b.already_committed
+        b.objects, b.counts.records_in, b.counts.rows_written, b.counts.quarantined, b.counts.duplicates_skipped, b.counts.already_committed
     );
     }
     let s = &t.stream;
     if path.stream() {
         println!(
         "stream-clean: {} records in → {} rows written, {} quarantined, {} duplicates, {} already committed",
-        s.records_in, s.rows_written, s.quarantined, s.duplicates_skipped, s.already_committed
+        s.counts.records_in, s.counts.rows_written, s.counts.quarantined, s.counts.duplicates_skipped, s.counts.already_committed
     );
     }
 }

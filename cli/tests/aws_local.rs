@@ -171,13 +171,18 @@ async fn the_functions_on_local_s3_and_kinesis() {
     let event = batch_clean::objects::s3_put_event(&landed);
     let report = batch_clean::handle_s3(&event, &batch_deps).await.unwrap();
     assert_eq!(
-        (report.objects, report.rows_written, report.quarantined),
+        (
+            report.objects,
+            report.counts.rows_written,
+            report.counts.quarantined
+        ),
         (23, 23, 0)
     );
     assert_eq!(
         batch_clean::handle_s3(&event, &batch_deps)
             .await
             .unwrap()
+            .counts
             .already_committed,
         23,
         "a replay adds nothing"
@@ -230,11 +235,12 @@ async fn the_functions_on_local_s3_and_kinesis() {
         let event = stream_clean::kinesis_event(&stream, &shard, &records);
         let outcome = stream_clean::handle(&event, &stream_deps).await;
         assert!(outcome.response.batch_item_failures.is_empty());
-        assert_eq!(outcome.report.rows_written, records.len());
+        assert_eq!(outcome.report.counts.rows_written, records.len());
         assert_eq!(
             stream_clean::handle(&event, &stream_deps)
                 .await
                 .report
+                .counts
                 .already_committed,
             records.len()
         );

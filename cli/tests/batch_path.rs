@@ -32,9 +32,9 @@ async fn fixture_rows_cleaned_into_delta_match_expected() {
         .await;
     }
     let report = env.clean_landed().await;
-    assert_eq!(report.records_in, 9 + 7 + 7);
-    assert_eq!(report.rows_written, 23);
-    assert_eq!(report.quarantined, 0);
+    assert_eq!(report.counts.records_in, 9 + 7 + 7);
+    assert_eq!(report.counts.rows_written, 23);
+    assert_eq!(report.counts.quarantined, 0);
     for table in ["pin", "geo", "user"] {
         assert_eq!(
             spec_rows(env.lake(), table).await,
@@ -98,7 +98,11 @@ async fn original_client_bytes_through_the_batch_route_give_the_same_rows() {
     assert_eq!(landed.records.len(), 23, "one object per request");
     let report = env.clean_landed().await;
     assert_eq!(
-        (report.objects, report.rows_written, report.quarantined),
+        (
+            report.objects,
+            report.counts.rows_written,
+            report.counts.quarantined
+        ),
         (23, 23, 0)
     );
     for table in ["pin", "geo", "user"] {
@@ -158,10 +162,13 @@ async fn replaying_the_same_s3_event_three_times_keeps_one_copy() {
     .await;
     let event = env.landed_event().await;
     let first = batch_clean::handle_s3(&event, &env.deps).await.unwrap();
-    assert_eq!(first.rows_written, 7);
+    assert_eq!(first.counts.rows_written, 7);
     for _ in 0..2 {
         let again = batch_clean::handle_s3(&event, &env.deps).await.unwrap();
-        assert_eq!((again.rows_written, again.already_committed), (0, 7));
+        assert_eq!(
+            (again.counts.rows_written, again.counts.already_committed),
+            (0, 7)
+        );
     }
     assert_eq!(spec_rows(env.lake(), "user").await, expected_clean("user"));
     // One data commit after the table's creation, whatever the replays.
@@ -194,13 +201,13 @@ async fn the_same_event_wrapped_in_sqs_is_also_exactly_once() {
     assert_eq!(
         (
             report.objects,
-            report.rows_written,
-            report.duplicates_skipped
+            report.counts.rows_written,
+            report.counts.duplicates_skipped
         ),
         (2, 1, 1)
     );
     let again = batch_clean::handle_event(sqs, &env.deps).await.unwrap();
-    assert_eq!(again.rows_written, 0);
+    assert_eq!(again.counts.rows_written, 0);
     assert_eq!(env.lake().count_rows("geo").await.unwrap(), 1);
 }
 
@@ -221,9 +228,15 @@ async fn a_mixed_batch_commits_the_good_and_quarantines_the_bad() {
     env.put_raw("topics/0a5e6ec37a2f.user/partition=0/mixed.json", &body)
         .await;
     let report = env.clean_landed().await;
-    assert_eq!(report.records_in, 7);
-    assert_eq!((report.rows_written, report.quarantined), (3, 4));
-    assert_eq!(report.records_in, report.rows_written + report.quarantined);
+    assert_eq!(report.counts.records_in, 7);
+    assert_eq!(
+        (report.counts.rows_written, report.counts.quarantined),
+        (3, 4)
+    );
+    assert_eq!(
+        report.counts.records_in,
+        report.counts.rows_written + report.counts.quarantined
+    );
     assert_eq!(spec_rows(env.lake(), "user").await.len(), 3);
 
     let mut quarantine = env.lake().read_rows("quarantine").await.unwrap();
@@ -266,7 +279,11 @@ async fn an_object_under_an_unknown_topic_is_quarantined_not_dropped() {
     .await;
     let report = env.clean_landed().await;
     assert_eq!(
-        (report.records_in, report.rows_written, report.quarantined),
+        (
+            report.counts.records_in,
+            report.counts.rows_written,
+            report.counts.quarantined
+        ),
         (2, 0, 2)
     );
     let rows = env.lake().read_rows("quarantine").await.unwrap();
@@ -323,9 +340,9 @@ async fn whole_row_duplicates_in_one_batch_are_written_once() {
     let report = env.clean_landed().await;
     assert_eq!(
         (
-            report.records_in,
-            report.rows_written,
-            report.duplicates_skipped
+            report.counts.records_in,
+            report.counts.rows_written,
+            report.counts.duplicates_skipped
         ),
         (3, 1, 2)
     );

@@ -75,7 +75,7 @@ async fn every_event_file_drives_its_handler() {
     .await;
     let s3: Value = serde_json::from_str(&read("s3-put.json")).unwrap();
     let report = batch_clean::handle_event(s3, &env.deps).await.unwrap();
-    assert_eq!((report.objects, report.rows_written), (1, 1));
+    assert_eq!((report.objects, report.counts.rows_written), (1, 1));
     assert_eq!(
         report.metrics(),
         [
@@ -94,9 +94,9 @@ async fn every_event_file_drives_its_handler() {
     assert_eq!(
         (
             report.objects,
-            report.rows_written,
-            report.already_committed,
-            report.quarantined
+            report.counts.rows_written,
+            report.counts.already_committed,
+            report.counts.quarantined
         ),
         (1, 0, 1, 0)
     );
@@ -125,7 +125,10 @@ async fn every_event_file_drives_its_handler() {
     .await;
     assert!(outcome.response.batch_item_failures.is_empty());
     assert_eq!(
-        (outcome.report.rows_written, outcome.report.quarantined),
+        (
+            outcome.report.counts.rows_written,
+            outcome.report.counts.quarantined
+        ),
         (3, 1)
     );
     assert_eq!(

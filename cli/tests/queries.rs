@@ -32,7 +32,7 @@ async fn lake_with(pins: &[Value], geos: &[Value], users: &[Value]) -> Env {
             .await;
     }
     let report = env.clean_landed().await;
-    assert_eq!(report.quarantined, 0);
+    assert_eq!(report.counts.quarantined, 0);
     env
 }
 

@@ -49,7 +49,11 @@ async fn fixture_rows_through_the_stream_route_give_the_expected_rows() {
     }
     let report = env.flush_stream().await;
     assert_eq!(
-        (report.records_in, report.rows_written, report.quarantined),
+        (
+            report.counts.records_in,
+            report.counts.rows_written,
+            report.counts.quarantined
+        ),
         (23, 23, 0)
     );
     for table in ["pin", "geo", "user"] {
@@ -60,7 +64,7 @@ async fn fixture_rows_through_the_stream_route_give_the_expected_rows() {
         );
     }
     // Flushing again finds nothing new; the Kinesis sources are recorded per row.
-    assert_eq!(env.flush_stream().await.records_in, 0);
+    assert_eq!(env.flush_stream().await.counts.records_in, 0);
     let rows = env.lake().read_rows("geo").await.unwrap();
     assert!(rows[0]["_source"]
         .as_str()
@@ -172,5 +176,5 @@ async fn put_records_list_and_describe() {
         (status, got["error"].as_str()),
         (404, Some("unknown_stream"))
     );
-    assert_eq!(env.flush_stream().await.rows_written, 7);
+    assert_eq!(env.flush_stream().await.counts.rows_written, 7);
 }

@@ -95,6 +95,51 @@ impl AppendReport {
     }
 }
 
+/// The counts every cleaning invocation reports, whichever path it serves. When the lake could
+/// be written, `records_in = rows_written + duplicates_skipped + quarantined + already_committed`
+/// (a replayed input counts as already committed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CleanCounts {
+    pub records_in: usize,
+    pub rows_written: usize,
+    pub quarantined: usize,
+    pub duplicates_skipped: usize,
+    pub already_committed: usize,
+    pub quality_warnings: usize,
+}
+
+impl CleanCounts {
+    /// Adds what an append (or the committed part of a failed one) wrote.
+    pub fn add_append(&mut self, append: &AppendReport) {
+        self.rows_written += append.rows_written();
+        self.quarantined += append.quarantined();
+        self.duplicates_skipped += append.duplicates_skipped();
+        self.already_committed += append.already_committed();
+    }
+
+    /// The counts published as CloudWatch metrics.
+    pub fn metrics(&self) -> [(&'static str, u64); 5] {
+        [
+            ("RecordsIn", self.records_in as u64),
+            ("RowsWritten", self.rows_written as u64),
+            ("Quarantined", self.quarantined as u64),
+            ("DuplicatesSkipped", self.duplicates_skipped as u64),
+            ("AlreadyCommitted", self.already_committed as u64),
+        ]
+    }
+}
+
+impl std::ops::AddAssign<&CleanCounts> for CleanCounts {
+    fn add_assign(&mut self, c: &CleanCounts) {
+        self.records_in += c.records_in;
+        self.rows_written += c.rows_written;
+        self.quarantined += c.quarantined;
+        self.duplicates_skipped += c.duplicates_skipped;
+        self.already_committed += c.already_committed;
+        self.quality_warnings += c.quality_warnings;
+    }
+}
+
 /// One table's share of the inputs: per app id, its items for this table.
 struct Share<'a, T> {
     app_id: &'a str,

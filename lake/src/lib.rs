@@ -19,7 +19,7 @@ pub mod read;
 pub mod schema;
 pub mod table;
 
-pub use append::{AppendError, AppendReport, Input, LakeRow, TableReport};
+pub use append::{AppendError, AppendReport, CleanCounts, Input, LakeRow, TableReport};
 pub use position::Position;
 pub use schema::{LakeTable, QuarantineRow};
 pub use table::{Lake, LakeError};

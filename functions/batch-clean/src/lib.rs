@@ -12,7 +12,7 @@ pub mod objects;
 use aws_lambda_events::event::s3::S3Event;
 use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::Utc;
-use lake::{AppendError, AppendReport, Input, Lake, LakeError, LakeRow, Position, QuarantineRow};
+use lake::{AppendError, CleanCounts, Input, Lake, LakeError, LakeRow, Position, QuarantineRow};
 pub use objects::{ObjectRef, RawStores};
 use serde::Serialize;
 use shared::route::record_type_of_key;
@@ -48,18 +48,13 @@ pub enum BatchCleanError {
     UnknownEvent(String),
 }
 
-/// What one invocation did. `records_in = rows_written + duplicates_skipped + quarantined +
-/// already_committed` (a replayed input counts as already committed).
+/// What one invocation did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct BatchReport {
     pub objects: usize,
     pub missing_objects: usize,
-    pub records_in: usize,
-    pub rows_written: usize,
-    pub quarantined: usize,
-    pub duplicates_skipped: usize,
-    pub already_committed: usize,
-    pub quality_warnings: usize,
+    #[serde(flatten)]
+    pub counts: CleanCounts,
 }
 
 impl std::ops::AddAssign<&BatchReport> for BatchReport {
@@ -67,33 +62,15 @@ impl std::ops::AddAssign<&BatchReport> for BatchReport {
     fn add_assign(&mut self, r: &BatchReport) {
         self.objects += r.objects;
         self.missing_objects += r.missing_objects;
-        self.records_in += r.records_in;
-        self.rows_written += r.rows_written;
-        self.quarantined += r.quarantined;
-        self.duplicates_skipped += r.duplicates_skipped;
-        self.already_committed += r.already_committed;
-        self.quality_warnings += r.quality_warnings;
+        self.counts += &r.counts;
     }
 }
 
 impl BatchReport {
     /// The counts published as CloudWatch metrics for the invocation.
     pub fn metrics(&self) -> [(&'static str, u64); 6] {
-        [
-            ("Objects", self.objects as u64),
-            ("RecordsIn", self.records_in as u64),
-            ("RowsWritten", self.rows_written as u64),
-            ("Quarantined", self.quarantined as u64),
-            ("DuplicatesSkipped", self.duplicates_skipped as u64),
-            ("AlreadyCommitted", self.already_committed as u64),
-        ]
-    }
-
-    fn absorb(&mut self, append: &AppendReport) {
-        self.rows_written += append.rows_written();
-        self.quarantined += append.quarantined();
-        self.duplicates_skipped += append.duplicates_skipped();
-        self.already_committed += append.already_committed();
+        let [a, b, c, d, e] = self.counts.metrics();
+        [("Objects", self.objects as u64), a, b, c, d, e]
     }
 }
 
@@ -172,7 +149,7 @@ pub async fn clean_objects(
         inputs.push(input);
     }
     if !extra_quarantine.is_empty() {
-        report.records_in += extra_quarantine.len();
+        report.counts.records_in += extra_quarantine.len();
         inputs.push(Input {
             app_id: format!(
                 "sqs:{}",
@@ -190,14 +167,14 @@ pub async fn clean_objects(
         });
     }
     let append = deps.lake.append(&inputs).await.map_err(Box::new)?;
-    report.absorb(&append);
+    report.counts.add_append(&append);
     tracing::info!(
         objects = report.objects,
-        records_in = report.records_in,
-        rows_written = report.rows_written,
-        quarantined = report.quarantined,
-        duplicates_skipped = report.duplicates_skipped,
-        already_committed = report.already_committed,
+        records_in = report.counts.records_in,
+        rows_written = report.counts.rows_written,
+        quarantined = report.counts.quarantined,
+        duplicates_skipped = report.counts.duplicates_skipped,
+        already_committed = report.counts.already_committed,
         "batch cleaned"
     );
     Ok(report)
@@ -222,7 +199,7 @@ pub fn clean_object(
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        report.records_in += 1;
+        report.counts.records_in += 1;
         let line_no = n as i64 + 1;
         let position = Position::from_int(line_no);
         let cleaned = match &record_type {
@@ -231,7 +208,7 @@ pub fn clean_object(
         };
         match cleaned {
             Ok(c) => {
-                report.quality_warnings += c.warnings.len();
+                report.counts.quality_warnings += c.warnings.len();
                 input.rows.push(LakeRow {
                     position,
                     source: source.clone(),

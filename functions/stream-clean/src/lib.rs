@@ -14,7 +14,7 @@ use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use base64::Engine as _;
 use chrono::Utc;
-use lake::{Input, Lake, LakeRow, LakeTable, Position, QuarantineRow};
+use lake::{CleanCounts, Input, Lake, LakeRow, LakeTable, Position, QuarantineRow};
 use serde::Serialize;
 use shared::route::record_type_of_stream;
 use std::borrow::Cow;
@@ -25,16 +25,12 @@ pub struct StreamCleanDeps {
     pub lake: Lake,
 }
 
-/// What one invocation did. `records_in = rows_written + duplicates_skipped + quarantined +
-/// already_committed` when the lake could be written.
+/// What one invocation did. The counts add up (see [`CleanCounts`]) when the lake could be
+/// written.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct StreamReport {
-    pub records_in: usize,
-    pub rows_written: usize,
-    pub quarantined: usize,
-    pub duplicates_skipped: usize,
-    pub already_committed: usize,
-    pub quality_warnings: usize,
+    #[serde(flatten)]
+    pub counts: CleanCounts,
     /// Records handed back to Lambda for retry (lake failures only).
     pub item_failures: usize,
 }
@@ -42,12 +38,7 @@ pub struct StreamReport {
 impl std::ops::AddAssign<&StreamReport> for StreamReport {
     /// Adds another invocation's counts (for totals over several invocations).
     fn add_assign(&mut self, r: &StreamReport) {
-        self.records_in += r.records_in;
-        self.rows_written += r.rows_written;
-        self.quarantined += r.quarantined;
-        self.duplicates_skipped += r.duplicates_skipped;
-        self.already_committed += r.already_committed;
-        self.quality_warnings += r.quality_warnings;
+        self.counts += &r.counts;
         self.item_failures += r.item_failures;
     }
 }
@@ -55,14 +46,8 @@ impl std::ops::AddAssign<&StreamReport> for StreamReport {
 impl StreamReport {
     /// The counts published as CloudWatch metrics for the invocation.
     pub fn metrics(&self) -> [(&'static str, u64); 6] {
-        [
-            ("RecordsIn", self.records_in as u64),
-            ("RowsWritten", self.rows_written as u64),
-            ("Quarantined", self.quarantined as u64),
-            ("DuplicatesSkipped", self.duplicates_skipped as u64),
-            ("AlreadyCommitted", self.already_committed as u64),
-            ("ItemFailures", self.item_failures as u64),
-        ]
+        let [a, b, c, d, e] = self.counts.metrics();
+        [a, b, c, d, e, ("ItemFailures", self.item_failures as u64)]
     }
 }
 
@@ -94,7 +79,7 @@ pub async fn handle(event: &KinesisEvent, deps: &StreamCleanDeps) -> StreamOutco
     let mut targets: Vec<Targets<'_>> = Vec::new();
     let now = Utc::now();
     for record in &event.records {
-        report.records_in += 1;
+        report.counts.records_in += 1;
         let origin = origin(record);
         let shard = (origin.stream, origin.shard);
         let slice = match shards.iter().position(|s| *s == shard) {
@@ -130,7 +115,7 @@ pub async fn handle(event: &KinesisEvent, deps: &StreamCleanDeps) -> StreamOutco
         };
         match cleaned {
             Ok(c) => {
-                report.quality_warnings += c.warnings.len();
+                report.counts.quality_warnings += c.warnings.len();
                 targets.push((LakeTable::of(c.row.record_type()), origin.sequence));
                 input.rows.push(LakeRow {
                     position,
@@ -157,10 +142,7 @@ pub async fn handle(event: &KinesisEvent, deps: &StreamCleanDeps) -> StreamOutco
     let mut response = KinesisEventResponse::default();
     match deps.lake.append(&inputs).await {
         Ok(append) => {
-            report.rows_written = append.rows_written();
-            report.quarantined = append.quarantined();
-            report.duplicates_skipped = append.duplicates_skipped();
-            report.already_committed = append.already_committed();
+            report.counts.add_append(&append);
         }
         Err(e) => {
             tracing::error!(error = %e, "lake write failed; returning item failures for retry");
@@ -175,16 +157,15 @@ pub async fn handle(event: &KinesisEvent, deps: &StreamCleanDeps) -> StreamOutco
                 }
             }
             response.set_failures(failed);
-            report.rows_written = e.committed.rows_written();
-            report.quarantined = e.committed.quarantined();
+            report.counts.add_append(&e.committed);
         }
     }
     tracing::info!(
-        records_in = report.records_in,
-        rows_written = report.rows_written,
-        quarantined = report.quarantined,
-        duplicates_skipped = report.duplicates_skipped,
-        already_committed = report.already_committed,
+        records_in = report.counts.records_in,
+        rows_written = report.counts.rows_written,
+        quarantined = report.counts.quarantined,
+        duplicates_skipped = report.counts.duplicates_skipped,
+        already_committed = report.counts.already_committed,
         item_failures = report.item_failures,
         "stream batch cleaned"
     );

@@ -65,7 +65,12 @@ async fn ten_thousand_records_with_one_percent_bad_in_one_commit_per_table() {
     assert!(outcome.response.batch_item_failures.is_empty());
     let r = &outcome.report;
     assert_eq!(
-        (r.records_in, r.rows_written, r.quarantined, r.item_failures),
+        (
+            r.counts.records_in,
+            r.counts.rows_written,
+            r.counts.quarantined,
+            r.item_failures
+        ),
         (10_000, 9_900, 100, 0)
     );
     assert_eq!(deps.lake.count_rows("pin").await.unwrap(), 9_900);
@@ -98,12 +103,20 @@ async fn redelivered_and_overlapping_batches_add_nothing_twice() {
         let r = &outcome.report;
         if delivery == 0 {
             assert_eq!(
-                (r.rows_written, r.quarantined, r.already_committed),
+                (
+                    r.counts.rows_written,
+                    r.counts.quarantined,
+                    r.counts.already_committed
+                ),
                 (90, 10, 0)
             );
         } else {
             assert_eq!(
-                (r.rows_written, r.quarantined, r.already_committed),
+                (
+                    r.counts.rows_written,
+                    r.counts.quarantined,
+                    r.counts.already_committed
+                ),
                 (0, 0, 100)
             );
         }
@@ -112,7 +125,11 @@ async fn redelivered_and_overlapping_batches_add_nothing_twice() {
     let overlap = handle(&event(&pin_records(50..150, Some(10))), &deps).await;
     let r = &overlap.report;
     assert_eq!(
-        (r.rows_written, r.quarantined, r.already_committed),
+        (
+            r.counts.rows_written,
+            r.counts.quarantined,
+            r.counts.already_committed
+        ),
         (45, 5, 50)
     );
     assert_eq!(deps.lake.count_rows("pin").await.unwrap(), 135);
@@ -180,9 +197,9 @@ async fn a_lake_failure_mid_batch_fails_from_the_first_uncommitted_record_and_th
     assert!(done.response.batch_item_failures.is_empty());
     assert_eq!(
         (
-            done.report.rows_written,
-            done.report.quarantined,
-            done.report.already_committed
+            done.report.counts.rows_written,
+            done.report.counts.quarantined,
+            done.report.counts.already_committed
         ),
         (10, 4, 12)
     );
@@ -215,8 +232,8 @@ async fn base64_encoded_json_and_unknown_streams() {
     let outcome = handle(&kinesis_event("streaming-x-geo", SHARD, &records), &deps).await;
     assert_eq!(
         (
-            outcome.report.rows_written,
-            outcome.report.duplicates_skipped
+            outcome.report.counts.rows_written,
+            outcome.report.counts.duplicates_skipped
         ),
         (1, 2)
     );
@@ -226,7 +243,7 @@ async fn base64_encoded_json_and_unknown_streams() {
         odd.response.batch_item_failures.is_empty(),
         "bad data never blocks a shard"
     );
-    assert_eq!(odd.report.quarantined, 1);
+    assert_eq!(odd.report.counts.quarantined, 1);
     let q = deps.lake.read_rows("quarantine").await.unwrap();
     assert_eq!(q[0]["error"], "cannot tell the record type: `clickstream` does not end in a record type: expected streaming-<prefix>-pin, -geo or -user");
 }
