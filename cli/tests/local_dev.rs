@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{expected_clean, fixture_lines, fixtures_dir, spec_rows};
+use common::{expected_clean, fixture_lines, fixtures_dir, pinpipe, spec_rows, succeeded};
 use lake::Lake;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -21,7 +21,7 @@ struct Serve {
 
 impl Serve {
     fn start(dir: &Path) -> Serve {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pinpipe"))
+        let mut child = pinpipe()
             .args(["serve", "--port", "0", "--interval-ms", "200", "--raw"])
             .arg(dir.join("raw"))
             .arg("--lake")
@@ -116,12 +116,13 @@ async fn serve_takes_the_original_clients_requests_on_both_routes() {
         rows.dedup();
         assert_eq!(rows, expected_clean(table), "{table}");
     }
-    let status = Command::new(env!("CARGO_BIN_EXE_pinpipe"))
-        .args(["maintain", "--lake"])
-        .arg(dir.path().join("lake"))
-        .output()
-        .unwrap();
-    assert!(status.status.success());
+    succeeded(
+        &pinpipe()
+            .args(["maintain", "--lake"])
+            .arg(dir.path().join("lake"))
+            .output()
+            .unwrap(),
+    );
     for table in ["pin", "geo", "user"] {
         assert_eq!(
             spec_rows(&lake, table).await,
@@ -135,17 +136,13 @@ async fn serve_takes_the_original_clients_requests_on_both_routes() {
 fn emulate_against_serve_is_all_accepted_and_the_lake_holds_what_was_sent() {
     let dir = tempfile::tempdir().unwrap();
     let serve = Serve::start(dir.path());
-    let out = Command::new(env!("CARGO_BIN_EXE_pinpipe"))
-        .args([
-            "emulate", "--posts", "200", "--rate", "0", "--seed", "11", "--url", &serve.url,
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = succeeded(
+        &pinpipe()
+            .args([
+                "emulate", "--posts", "200", "--rate", "0", "--seed", "11", "--url", &serve.url,
+            ])
+            .output()
+            .unwrap(),
     );
     assert!(
         stdout.contains(
@@ -164,7 +161,7 @@ fn emulate_against_serve_is_all_accepted_and_the_lake_holds_what_was_sent() {
         assert_eq!(rt.block_on(lake.count_rows(table)).unwrap(), 200, "{table}");
     }
     // Requests the API rejects are counted by status and fail the run.
-    let bad = Command::new(env!("CARGO_BIN_EXE_pinpipe"))
+    let bad = pinpipe()
         .args([
             "emulate",
             "--posts",
@@ -199,19 +196,15 @@ fn process_loads_the_msk_connect_layout_once() {
     }
     assert_eq!(count, 23);
     let process = || {
-        let out = Command::new(env!("CARGO_BIN_EXE_pinpipe"))
-            .args(["process", "--raw"])
-            .arg(&raw)
-            .arg("--lake")
-            .arg(dir.path().join("lake"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        succeeded(
+            &pinpipe()
+                .args(["process", "--raw"])
+                .arg(&raw)
+                .arg("--lake")
+                .arg(dir.path().join("lake"))
+                .output()
+                .unwrap(),
+        )
     };
     assert!(process().contains("batch-clean: 23 objects, 23 records in → 23 rows written, 0 quarantined, 0 duplicates, 0 already committed"));
     assert!(process().contains("batch-clean: 23 objects, 23 records in → 0 rows written, 0 quarantined, 0 duplicates, 23 already committed"));

@@ -1,10 +1,13 @@
 //! `pinpipe query` and `pinpipe maintain` as a user runs them.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn pinpipe(args: &[&str], lake: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pinpipe"))
+use common::{pinpipe, succeeded};
+use std::path::Path;
+use std::process::Output;
+
+fn pinpipe_on(args: &[&str], lake: &Path) -> Output {
+    pinpipe()
         .args(args)
         .arg("--lake")
         .arg(lake)
@@ -15,19 +18,16 @@ fn pinpipe(args: &[&str], lake: &Path) -> Output {
 fn fixture_lake(dir: &Path) -> std::path::PathBuf {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/seed-sample");
     let lake = dir.join("lake");
-    let out = Command::new(env!("CARGO_BIN_EXE_pinpipe"))
-        .args(["run", "--from-dir"])
-        .arg(&fixtures)
-        .arg("--lake")
-        .arg(&lake)
-        .arg("--raw")
-        .arg(dir.join("raw"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeeded(
+        &pinpipe()
+            .args(["run", "--from-dir"])
+            .arg(&fixtures)
+            .arg("--lake")
+            .arg(&lake)
+            .arg("--raw")
+            .arg(dir.join("raw"))
+            .output()
+            .unwrap(),
     );
     lake
 }
@@ -36,7 +36,7 @@ fn fixture_lake(dir: &Path) -> std::path::PathBuf {
 fn the_sql_of_every_query_is_printed_with_its_views() {
     let dir = tempfile::tempdir().unwrap();
     for q in lake::queries::QUERIES {
-        let out = pinpipe(&["query", "--sql", q.name], &dir.path().join("lake"));
+        let out = pinpipe_on(&["query", "--sql", q.name], &dir.path().join("lake"));
         assert!(out.status.success());
         let stdout = String::from_utf8(out.stdout).unwrap();
         assert!(
@@ -56,7 +56,7 @@ fn the_sql_of_every_query_is_printed_with_its_views() {
 fn query_prints_tables_json_and_csv() {
     let dir = tempfile::tempdir().unwrap();
     let lake = fixture_lake(dir.path());
-    let out = pinpipe(&["query", "q3a_top_poster_by_country"], &lake);
+    let out = pinpipe_on(&["query", "q3a_top_poster_by_country"], &lake);
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
         "\nq3a_top_poster_by_country (6 rows)
@@ -70,7 +70,7 @@ fn query_prints_tables_json_and_csv() {
   Maldives                 Thrive Causemetics                        43000
 "
     );
-    let out = pinpipe(
+    let out = pinpipe_on(
         &[
             "query",
             "q6_users_joined_per_year",
@@ -84,7 +84,7 @@ fn query_prints_tables_json_and_csv() {
         String::from_utf8(out.stdout).unwrap(),
         "# q6_users_joined_per_year\npost_year,number_users_joined\n2015,2\n2016,4\n\n# q3b_country_with_top_poster\ncountry,follower_count\nAzerbaijan,6000000\n"
     );
-    let out = pinpipe(
+    let out = pinpipe_on(
         &[
             "query",
             "q7_median_followers_by_join_year",
@@ -106,7 +106,7 @@ fn query_prints_tables_json_and_csv() {
 #[test]
 fn an_unknown_query_name_lists_the_real_ones() {
     let dir = tempfile::tempdir().unwrap();
-    let out = pinpipe(&["query", "q9"], &dir.path().join("lake"));
+    let out = pinpipe_on(&["query", "q9"], &dir.path().join("lake"));
     assert!(!out.status.success());
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(
@@ -121,7 +121,7 @@ fn an_unknown_query_name_lists_the_real_ones() {
 fn maintain_reports_each_table() {
     let dir = tempfile::tempdir().unwrap();
     let lake = fixture_lake(dir.path());
-    let out = pinpipe(&["maintain"], &lake);
+    let out = pinpipe_on(&["maintain"], &lake);
     assert!(
         out.status.success(),
         "{}",

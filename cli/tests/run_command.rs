@@ -1,14 +1,17 @@
 //! `pinpipe run` as a user runs it: a real process on a fresh directory, then the tables it
 //! left opened again from this (another) process through delta-rs.
 
+mod common;
+
+use common::{pinpipe, succeeded};
 use lake::Lake;
 use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 /// Runs `pinpipe run <args>` with its lake in `dir/lake` and its raw store in `dir/raw`.
 fn pinpipe_run<S: AsRef<OsStr>>(dir: &Path, args: impl IntoIterator<Item = S>) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pinpipe"))
+    pinpipe()
         .arg("run")
         .args(args)
         .arg("--lake")
@@ -17,17 +20,6 @@ fn pinpipe_run<S: AsRef<OsStr>>(dir: &Path, args: impl IntoIterator<Item = S>) -
         .arg(dir.join("raw"))
         .output()
         .unwrap()
-}
-
-/// The stdout of a run that must have succeeded.
-fn succeeded(output: &Output) -> String {
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "stdout:\n{stdout}\nstderr:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
 }
 
 #[tokio::test]

@@ -8,8 +8,25 @@ use ingest_api::{IngestDeps, RawLanding};
 use lake::Lake;
 use serde_json::{Map, Value};
 use std::path::PathBuf;
+use std::process::{Command, Output};
 
 pub const BUCKET: &str = "local-raw";
+
+/// The `pinpipe` binary, ready for its arguments.
+pub fn pinpipe() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_pinpipe"))
+}
+
+/// The stdout of a run that must have succeeded; the test fails with both streams otherwise.
+pub fn succeeded(output: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
 
 /// The project's fixture directory.
 pub fn fixtures_dir() -> PathBuf {
