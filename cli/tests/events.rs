@@ -22,11 +22,7 @@ async fn api(env: &Env, name: &str) -> (u16, Value) {
     let request =
         lambda_http::request::from_str(&read(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
     let request = request.map(|body| bytes::Bytes::copy_from_slice(body.as_ref()));
-    let response = ingest_api::handle(request, &env.ingest()).await;
-    (
-        response.status().as_u16(),
-        serde_json::from_str(response.body()).unwrap(),
-    )
+    env.call(request).await
 }
 
 #[tokio::test]

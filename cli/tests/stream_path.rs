@@ -20,14 +20,6 @@ fn original_put(stream: &str, row: &Value) -> http::Request<Bytes> {
         .unwrap()
 }
 
-async fn call(env: &Env, req: http::Request<Bytes>) -> (u16, Value) {
-    let response = ingest_api::handle(req, &env.ingest()).await;
-    (
-        response.status().as_u16(),
-        serde_json::from_str(response.body()).unwrap(),
-    )
-}
-
 #[tokio::test]
 async fn fixture_rows_through_the_stream_route_give_the_expected_rows() {
     let env = Env::new();
@@ -40,7 +32,7 @@ async fn fixture_rows_through_the_stream_route_give_the_expected_rows() {
                 let exact = format!("{{\"StreamName\": \"{stream}\", \"Data\": {line}, \"PartitionKey\": \"test\"}}");
                 assert_eq!(std::str::from_utf8(request.body()).unwrap(), exact);
             }
-            let (status, body) = call(&env, request).await;
+            let (status, body) = env.call(request).await;
             assert_eq!(status, 200, "{body}");
             assert_eq!(body["ShardId"], "shardId-000000000000");
             assert_eq!(body["SequenceNumber"].as_str().unwrap().len(), 56);
@@ -115,7 +107,7 @@ async fn base64_data_and_the_path_stream_winning() {
         .header("content-type", "application/json")
         .body(Bytes::from(body))
         .unwrap();
-    let (status, got) = call(&env, req).await;
+    let (status, got) = env.call(req).await;
     assert_eq!(status, 200, "{got}");
     let drained = env.stream.drain(10);
     assert_eq!(drained.len(), 1);
@@ -139,7 +131,7 @@ async fn put_records_list_and_describe() {
         .header("content-type", "application/json")
         .body(Bytes::from(body))
         .unwrap();
-    let (status, got) = call(&env, req).await;
+    let (status, got) = env.call(req).await;
     assert_eq!(status, 200, "{got}");
     assert_eq!(got["FailedRecordCount"], 0);
     let records = got["Records"].as_array().unwrap();
@@ -155,7 +147,7 @@ async fn put_records_list_and_describe() {
             .body(Bytes::new())
             .unwrap()
     };
-    let (status, got) = call(&env, get("/production/streams")).await;
+    let (status, got) = env.call(get("/production/streams")).await;
     assert_eq!(
         (status, got),
         (
@@ -163,7 +155,7 @@ async fn put_records_list_and_describe() {
             json!({"StreamNames": ["streaming-0a5e6ec37a2f-geo"], "HasMoreStreams": false})
         )
     );
-    let (status, got) = call(&env, get("/streams/streaming-0a5e6ec37a2f-geo")).await;
+    let (status, got) = env.call(get("/streams/streaming-0a5e6ec37a2f-geo")).await;
     assert_eq!(status, 200);
     assert_eq!(
         got,
@@ -171,7 +163,7 @@ async fn put_records_list_and_describe() {
             "StreamARN": "arn:aws:kinesis:us-east-1:000000000000:stream/streaming-0a5e6ec37a2f-geo",
             "StreamStatus": "ACTIVE", "Shards": [{"ShardId": "shardId-000000000000"}], "HasMoreShards": false}})
     );
-    let (status, got) = call(&env, get("/streams/streaming-nope-geo")).await;
+    let (status, got) = env.call(get("/streams/streaming-nope-geo")).await;
     assert_eq!(
         (status, got["error"].as_str()),
         (404, Some("unknown_stream"))

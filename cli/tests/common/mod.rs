@@ -88,6 +88,15 @@ impl Env {
         }
     }
 
+    /// A request to the ingest API: its status and JSON body.
+    pub async fn call(&self, request: http::Request<bytes::Bytes>) -> (u16, Value) {
+        let response = ingest_api::handle(request, &self.ingest()).await;
+        (
+            response.status().as_u16(),
+            serde_json::from_str(response.body()).unwrap(),
+        )
+    }
+
     /// Hands everything on the in-process stream to stream-clean.
     pub async fn flush_stream(&self) -> stream_clean::StreamReport {
         let deps = stream_clean::StreamCleanDeps {
