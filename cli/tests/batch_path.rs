@@ -347,3 +347,45 @@ async fn whole_row_duplicates_in_one_batch_are_written_once() {
         (3, 1, 2)
     );
 }
+
+/// One batch of many objects, on the multi-threaded runtime the Lambda and the CLI run on, and
+/// the same batch again (as `pinpipe run` backfills what the API already cleaned). Each object is
+/// looked up in the Delta log; more lookups at once than tokio's blocking pool has threads used
+/// to deadlock reading a local table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_a_thousand_objects_is_cleaned_and_replayed() {
+    const OBJECTS: usize = 1000;
+    let env = Env::new();
+    for i in 0..OBJECTS {
+        let row = json!({"ind": i, "timestamp": "2020-01-01 00:00:00", "latitude": 1.5, "longitude": 2.5, "country": "Chile"});
+        env.put_raw(
+            &format!("topics/0a5e6ec37a2f.geo/partition=0/{i:04}.json"),
+            &row.to_string(),
+        )
+        .await;
+    }
+    let limit = std::time::Duration::from_secs(300);
+    let first = tokio::time::timeout(limit, env.clean_landed())
+        .await
+        .expect("batch-clean did not finish within 5 minutes");
+    assert_eq!(
+        (
+            first.objects,
+            first.counts.rows_written,
+            first.counts.already_committed
+        ),
+        (OBJECTS, OBJECTS, 0)
+    );
+    let again = tokio::time::timeout(limit, env.clean_landed())
+        .await
+        .expect("replaying the batch did not finish within 5 minutes");
+    assert_eq!(
+        (
+            again.objects,
+            again.counts.rows_written,
+            again.counts.already_committed
+        ),
+        (OBJECTS, 0, OBJECTS)
+    );
+    assert_eq!(env.lake().count_rows("geo").await.unwrap(), OBJECTS);
+}

@@ -23,6 +23,7 @@ use deltalake::kernel::{Action, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableError};
+use futures::{StreamExt, TryStreamExt};
 use shared::CleanRow;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -30,6 +31,12 @@ use std::time::Duration;
 
 /// How many times a commit that lost a race on the same input is re-planned.
 const MAX_REPLANS: usize = 8;
+
+/// Delta-log lookups run at once while planning a commit. Each holds one of tokio's blocking
+/// threads (512 by default) while delta-rs reads the log, and reading a local table needs another
+/// blocking thread; with every thread holding a lookup, nothing reads the log and the append
+/// hangs. Sixteen keeps the pool far from that and the log reads overlapped.
+const LOOKUPS_AT_ONCE: usize = 16;
 
 /// A cleaned row, where it came from, and its position within its input.
 #[derive(Debug, Clone)]
@@ -230,7 +237,10 @@ impl Lake {
                 .iter()
                 .map(|share| committed_position(&delta, share.app_id))
                 .collect();
-            let committed = futures::future::try_join_all(lookups).await?;
+            let committed: Vec<Option<Position>> = futures::stream::iter(lookups)
+                .buffered(LOOKUPS_AT_ONCE)
+                .try_collect()
+                .await?;
             for (share, committed) in shares.iter().zip(committed) {
                 let new: Vec<(Position, &T)> = share
                     .items
