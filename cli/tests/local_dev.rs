@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{expected_clean, fixture_lines, fixtures_dir, pinpipe, spec_rows, succeeded};
+use common::{
+    expected_clean, fixture_lines, fixtures_dir, pinpipe, spec_rows, succeeded, OutputWithin,
+};
 use lake::Lake;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -120,8 +122,7 @@ async fn serve_takes_the_original_clients_requests_on_both_routes() {
         &pinpipe()
             .args(["maintain", "--lake"])
             .arg(dir.path().join("lake"))
-            .output()
-            .unwrap(),
+            .output_within_limit(),
     );
     for table in ["pin", "geo", "user"] {
         assert_eq!(
@@ -141,8 +142,7 @@ fn emulate_against_serve_is_all_accepted_and_the_lake_holds_what_was_sent() {
             .args([
                 "emulate", "--posts", "200", "--rate", "0", "--seed", "11", "--url", &serve.url,
             ])
-            .output()
-            .unwrap(),
+            .output_within_limit(),
     );
     assert!(
         stdout.contains(
@@ -171,8 +171,7 @@ fn emulate_against_serve_is_all_accepted_and_the_lake_holds_what_was_sent() {
             "--url",
             "http://127.0.0.1:9",
         ])
-        .output()
-        .unwrap();
+        .output_within_limit();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stdout).contains("0 accepted, 3 rejected (3 × no answer)"));
 }
@@ -202,8 +201,7 @@ fn process_loads_the_msk_connect_layout_once() {
                 .arg(&raw)
                 .arg("--lake")
                 .arg(dir.path().join("lake"))
-                .output()
-                .unwrap(),
+                .output_within_limit(),
         )
     };
     assert!(process().contains("batch-clean: 23 objects, 23 records in → 23 rows written, 0 quarantined, 0 duplicates, 0 already committed"));

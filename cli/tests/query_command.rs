@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{pinpipe, succeeded};
+use common::{pinpipe, succeeded, OutputWithin};
 use std::path::Path;
 use std::process::Output;
 
@@ -11,8 +11,7 @@ fn pinpipe_on(args: &[&str], lake: &Path) -> Output {
         .args(args)
         .arg("--lake")
         .arg(lake)
-        .output()
-        .unwrap()
+        .output_within_limit()
 }
 
 fn fixture_lake(dir: &Path) -> std::path::PathBuf {
@@ -26,8 +25,7 @@ fn fixture_lake(dir: &Path) -> std::path::PathBuf {
             .arg(&lake)
             .arg("--raw")
             .arg(dir.join("raw"))
-            .output()
-            .unwrap(),
+            .output_within_limit(),
     );
     lake
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{pinpipe, succeeded};
+use common::{pinpipe, succeeded, OutputWithin};
 use lake::Lake;
 use std::ffi::OsStr;
 use std::path::Path;
@@ -18,28 +18,29 @@ fn pinpipe_run<S: AsRef<OsStr>>(dir: &Path, args: impl IntoIterator<Item = S>) -
         .arg(dir.join("lake"))
         .arg("--raw")
         .arg(dir.join("raw"))
-        .output()
-        .unwrap()
+        .output_within_limit()
 }
 
+/// The README's first command exactly: `pinpipe run` with its defaults (1000 generated posts,
+/// `./data/raw`, `./data/lake`) in a fresh directory.
 #[tokio::test]
-async fn pinpipe_run_prints_its_summary_and_leaves_readable_delta_tables() {
+async fn pinpipe_run_with_its_defaults_prints_its_summary_and_leaves_readable_delta_tables() {
     let dir = tempfile::tempdir().unwrap();
-    let lake_dir = dir.path().join("lake");
-    let stdout = succeeded(&pinpipe_run(dir.path(), ["--posts", "60", "--seed", "7"]));
-    assert!(
-        stdout.contains("ingest API: 180 requests, 180 × 200"),
-        "{stdout}"
-    );
-    assert!(
-        stdout
-            .contains("batch-clean: 180 objects, 180 records in → 180 rows written, 0 quarantined"),
-        "{stdout}"
+    let lake_dir = dir.path().join("data").join("lake");
+    let stdout = succeeded(
+        &pinpipe()
+            .arg("run")
+            .current_dir(dir.path())
+            .output_within_limit(),
     );
     for line in [
-        "  pin              60 rows",
-        "  geo              60 rows",
-        "  user             60 rows",
+        "ingest API: 3000 requests, 3000 × 200",
+        "batch-clean: 3000 objects, 3000 records in → 3000 rows written, 0 quarantined",
+        // The backfill finds every landed object already cleaned.
+        "process: 3000 objects checked, 0 new rows written",
+        "  pin            1000 rows",
+        "  geo            1000 rows",
+        "  user           1000 rows",
         "  quarantine        0 rows",
     ] {
         assert!(stdout.contains(line), "missing {line:?} in\n{stdout}");
@@ -51,7 +52,7 @@ async fn pinpipe_run_prints_its_summary_and_leaves_readable_delta_tables() {
             lake.load(table).await.unwrap().version() >= Some(1),
             "{table}"
         );
-        assert_eq!(lake.count_rows(table).await.unwrap(), 60, "{table}");
+        assert_eq!(lake.count_rows(table).await.unwrap(), 1000, "{table}");
         // The commits record every object they cleaned as an application transaction.
         let mut txns = 0;
         for entry in std::fs::read_dir(lake_dir.join(table).join("_delta_log")).unwrap() {
@@ -64,7 +65,7 @@ async fn pinpipe_run_prints_its_summary_and_leaves_readable_delta_tables() {
                     .count();
             }
         }
-        assert_eq!(txns, 60, "{table}");
+        assert_eq!(txns, 1000, "{table}");
     }
     assert!(
         stdout.contains("\nq3b_country_with_top_poster (1 rows)"),

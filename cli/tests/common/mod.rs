@@ -7,14 +7,72 @@ use batch_clean::{BatchCleanDeps, BatchReport, RawStores};
 use ingest_api::{IngestDeps, RawLanding};
 use lake::Lake;
 use serde_json::{Map, Value};
+use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 pub const BUCKET: &str = "local-raw";
 
 /// The `pinpipe` binary, ready for its arguments.
 pub fn pinpipe() -> Command {
     Command::new(env!("CARGO_BIN_EXE_pinpipe"))
+}
+
+/// How long a `pinpipe` command in a test may take before it counts as hung.
+pub const COMMAND_LIMIT: Duration = Duration::from_secs(300);
+
+/// Runs a command to its end like `Command::output`, but a command still running after
+/// [`COMMAND_LIMIT`] is killed and fails the test with what it printed, instead of hanging the
+/// whole test run.
+pub trait OutputWithin {
+    fn output_within_limit(&mut self) -> Output;
+}
+
+impl OutputWithin for Command {
+    fn output_within_limit(&mut self) -> Output {
+        let mut child = self
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let out = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            stdout.read_to_end(&mut buf).map(|_| buf)
+        });
+        let err = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            stderr.read_to_end(&mut buf).map(|_| buf)
+        });
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if started.elapsed() > COMMAND_LIMIT {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let stdout = out.join().unwrap().unwrap();
+        let stderr = err.join().unwrap().unwrap();
+        match status {
+            Some(status) => Output {
+                status,
+                stdout,
+                stderr,
+            },
+            None => panic!(
+                "{self:?} still running after {COMMAND_LIMIT:?}; killed.\nstdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&stdout),
+                String::from_utf8_lossy(&stderr)
+            ),
+        }
+    }
 }
 
 /// The stdout of a run that must have succeeded; the test fails with both streams otherwise.
