@@ -66,7 +66,8 @@ for name in names:
         if [i.filename for i in entries] != ["bootstrap"]:
             sys.exit(f"{path} should hold exactly one file, bootstrap; it holds "
                      f"{[i.filename for i in entries]}")
-        header = z.read("bootstrap")[:20]
+        with z.open("bootstrap") as bootstrap:
+            header = bootstrap.read(20)
     machine = int.from_bytes(header[18:20], "little") if header[:4] == b"\x7fELF" else None
     if machine != {"arm64": 0xB7, "x86_64": 0x3E}[arch]:
         sys.exit(f"{path}: bootstrap is not an {arch} Linux executable (ELF machine {machine})")

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{pinpipe, succeeded, OutputWithin};
+use common::{fixtures_dir, pinpipe, succeeded, OutputWithin};
 use std::path::Path;
 use std::process::Output;
 
@@ -15,7 +15,7 @@ fn pinpipe_on(args: &[&str], lake: &Path) -> Output {
 }
 
 fn fixture_lake(dir: &Path) -> std::path::PathBuf {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/seed-sample");
+    let fixtures = fixtures_dir();
     let lake = dir.join("lake");
     succeeded(
         &pinpipe()

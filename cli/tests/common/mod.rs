@@ -36,16 +36,16 @@ impl OutputWithin for Command {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut stdout = child.stdout.take().unwrap();
-        let mut stderr = child.stderr.take().unwrap();
-        let out = std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            stdout.read_to_end(&mut buf).map(|_| buf)
-        });
-        let err = std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            stderr.read_to_end(&mut buf).map(|_| buf)
-        });
+        // Drained on their own threads so a chatty child never blocks on a full pipe.
+        fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                pipe.read_to_end(&mut buf).unwrap();
+                buf
+            })
+        }
+        let out = drain(child.stdout.take().unwrap());
+        let err = drain(child.stderr.take().unwrap());
         let started = Instant::now();
         let status = loop {
             if let Some(status) = child.try_wait().unwrap() {
@@ -58,8 +58,8 @@ impl OutputWithin for Command {
             }
             std::thread::sleep(Duration::from_millis(50));
         };
-        let stdout = out.join().unwrap().unwrap();
-        let stderr = err.join().unwrap().unwrap();
+        let stdout = out.join().unwrap();
+        let stderr = err.join().unwrap();
         match status {
             Some(status) => Output {
                 status,
