@@ -319,6 +319,7 @@ async fn eight_concurrent_appends_to_one_table_all_land() {
                 app_id: format!("test:writer-{writer}"),
                 rows,
                 quarantine: Vec::new(),
+                ..Input::default()
             };
             lake.append(&[input]).await
         }));
@@ -376,4 +377,78 @@ async fn a_batch_of_a_thousand_objects_is_cleaned_and_replayed() {
         );
     }
     assert_eq!(env.lake().count_rows("geo").await.unwrap(), OBJECTS);
+}
+
+/// MSK Connect sink files of one topic-partition, delivered shuffled over several invocations
+/// (S3 events are unordered), some twice, land every record exactly once; the bookkeeping ends
+/// as one offset range per partition.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sink_files_delivered_shuffled_in_several_invocations_land_exactly_once() {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    const FILES: usize = 1500;
+    let env = Env::new();
+    let topic = "0a5e6ec37a2f.geo";
+    let mut objects = Vec::new();
+    for offset in 0..FILES {
+        let row = json!({"ind": offset, "timestamp": "2020-01-01 00:00:00", "latitude": 1.5, "longitude": 2.5, "country": "Chile"});
+        let key = format!("topics/{topic}/partition=0/{topic}+0+{offset:010}.json");
+        env.put_raw(&key, &row.to_string()).await;
+        objects.push(batch_clean::ObjectRef {
+            bucket: BUCKET.into(),
+            key,
+            etag: None,
+        });
+    }
+    let mut shuffled = objects.clone();
+    shuffled.shuffle(&mut rand::rngs::StdRng::seed_from_u64(7));
+    // A few files are announced twice, within an invocation and across invocations.
+    shuffled.extend_from_slice(&objects[..5]);
+    shuffled.insert(100, objects[3].clone());
+    let mut written = 0;
+    let mut repeated = 0;
+    for invocation in shuffled.chunks(400) {
+        let event = batch_clean::objects::s3_put_event(invocation);
+        let report = batch_clean::handle_s3(&event, &env.deps).await.unwrap();
+        written += report.counts.rows_written;
+        repeated += report.counts.already_committed + report.counts.duplicates_skipped;
+    }
+    assert_eq!((written, repeated), (FILES, 6));
+    let mut inds: Vec<i64> = env
+        .lake()
+        .read_rows("geo")
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r["ind"].as_i64().unwrap())
+        .collect();
+    inds.sort();
+    assert_eq!(inds, (0..FILES as i64).collect::<Vec<_>>());
+
+    let table = env.lake().load("geo").await.unwrap();
+    let committed = lake::committed::committed_transactions(&table)
+        .await
+        .unwrap();
+    let ranges = lake::offsets::OffsetRanges::from_transactions(&format!("msk:{topic}+0"), |id| {
+        committed.version(id)
+    });
+    assert_eq!(ranges.ranges(), &[(0, FILES as i64 - 1)]);
+
+    // In offset order (as `process` lists them) a backfill keeps three entries per partition.
+    let in_order = Env::new();
+    for object in &objects {
+        let row = json!({"ind": 1, "timestamp": "2020-01-01 00:00:00", "latitude": 1.5, "longitude": 2.5, "country": "Chile"});
+        in_order.put_raw(&object.key, &row.to_string()).await;
+    }
+    for invocation in objects.chunks(400) {
+        let event = batch_clean::objects::s3_put_event(invocation);
+        batch_clean::handle_s3(&event, &in_order.deps)
+            .await
+            .unwrap();
+    }
+    let table = in_order.lake().load("geo").await.unwrap();
+    let committed = lake::committed::committed_transactions(&table)
+        .await
+        .unwrap();
+    assert_eq!(committed.len(), 3);
 }

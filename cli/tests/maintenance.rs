@@ -21,7 +21,7 @@ fn pin_input(n: i64) -> Input {
             source: format!("object-{n}").into(),
             row,
         }],
-        quarantine: Vec::new(),
+        ..Input::default()
     }
 }
 

@@ -1,17 +1,24 @@
 //! Exactly-once appends: one commit per table for a whole invocation's inputs.
 //!
-//! Every input (an S3 object, a Kinesis shard's slice of a batch) has an application id, and
-//! each of its rows a [`Position`]. A commit records, in the same Delta commit as the rows, the
-//! highest position written per app id as `txn` actions (see [`crate::position`]). Before writing, rows at or below the position
-//! the table already holds for their app id are skipped, so replaying an input — a retried
-//! Lambda, a repeated S3 notification, an overlapping Kinesis batch — adds nothing. Two
-//! writers committing the same app id at once conflict in delta-rs' conflict checker; the loser
-//! reloads, finds its rows committed, and skips them. Writers of different inputs never
-//! conflict: delta-rs retries the commit on the new version, so no commit is lost.
+//! Every input (an S3 object, a Kinesis shard's slice of a batch, an MSK Connect file) has an
+//! application id, and each of its rows a [`Position`]. A commit records, in the same Delta
+//! commit as the rows, what it wrote per app id as `txn` actions, in one of two ways
+//! ([`Bookkeeping`]): the highest position (see [`crate::position`]) for inputs read in order,
+//! or the set of committed offsets (see [`crate::offsets`]) for the files of a Kafka
+//! topic-partition, which S3 announces in any order. Several inputs may share an app id (the
+//! files of one partition); they are planned together. Before writing, rows the table already
+//! holds are skipped, so replaying an input — a retried Lambda, a repeated S3 notification, an
+//! overlapping Kinesis batch — adds nothing. What the table holds is read once per table per
+//! commit ([`crate::committed`]), so planning costs one log replay whatever the number of
+//! inputs. Two writers committing the same app id at once conflict in delta-rs' conflict
+//! checker; the loser reloads, finds its rows committed, and skips them. Writers of different
+//! inputs never conflict: delta-rs retries the commit on the new version, so no commit is lost.
 //!
 //! Within one commit, whole-row duplicates of the cleaned columns are written once.
 
 use crate::batch::{data_batch, quarantine_batch, SourcedRow};
+use crate::committed::{committed_transactions, CommittedTransactions};
+use crate::offsets::OffsetRanges;
 use crate::position::Position;
 use crate::schema::{LakeTable, QuarantineRow};
 use crate::table::{Lake, LakeError};
@@ -23,7 +30,6 @@ use deltalake::kernel::{Action, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableError};
-use futures::{StreamExt, TryStreamExt};
 use shared::CleanRow;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -31,12 +37,6 @@ use std::time::Duration;
 
 /// How many times a commit that lost a race on the same input is re-planned.
 const MAX_REPLANS: usize = 8;
-
-/// Delta-log lookups run at once while planning a commit. Each holds one of tokio's blocking
-/// threads (512 by default) while delta-rs reads the log, and reading a local table needs another
-/// blocking thread; with every thread holding a lookup, nothing reads the log and the append
-/// hangs. Sixteen keeps the pool far from that and the log reads overlapped.
-const LOOKUPS_AT_ONCE: usize = 16;
 
 /// A cleaned row, where it came from, and its position within its input.
 #[derive(Debug, Clone)]
@@ -47,11 +47,27 @@ pub struct LakeRow {
     pub row: CleanRow,
 }
 
+/// How the Delta log records what an app id has committed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Bookkeeping {
+    /// The highest position written: items at or below it count as committed. For inputs read
+    /// in order (the lines of one object, a Kinesis shard's sequence numbers).
+    #[default]
+    Watermark,
+    /// The set of positions written, as ranges: an item counts as committed only if its own
+    /// position was. For offsets that may arrive in any order (the files of one Kafka
+    /// topic-partition); positions must fit an `i64`.
+    Offsets,
+}
+
 /// One input of an invocation: its rows and quarantined records, all under one app id.
 #[derive(Debug, Clone, Default)]
 pub struct Input {
-    /// Identifies the input in the Delta log (e.g. `s3:<key>@<etag>`, `kinesis:<stream>/<shard>`).
+    /// Identifies the input in the Delta log (e.g. `s3:<key>@<etag>`, `kinesis:<stream>/<shard>`,
+    /// `msk:<topic>+<partition>`). Inputs of one invocation may share an app id.
     pub app_id: String,
+    /// How the app id's progress is kept.
+    pub bookkeeping: Bookkeeping,
     pub rows: Vec<LakeRow>,
     /// Quarantined records with their positions.
     pub quarantine: Vec<(Position, QuarantineRow)>,
@@ -150,7 +166,98 @@ impl std::ops::AddAssign<&CleanCounts> for CleanCounts {
 /// One table's share of the inputs: per app id, its items for this table.
 struct Share<'a, T> {
     app_id: &'a str,
+    bookkeeping: Bookkeeping,
     items: Vec<(Position, &'a T)>,
+}
+
+/// What a commit writes: the items not committed yet and the `txn` actions recording them.
+struct Plan<'a, T> {
+    pending: Vec<&'a T>,
+    txns: Vec<Transaction>,
+    /// Items the table already holds.
+    already_committed: usize,
+    /// Items at a position another item of the same app id already took in this invocation
+    /// (the same input delivered twice in one batch): written once.
+    repeated: usize,
+}
+
+/// Decides which items of `shares` are new to a table holding `committed`, and the `txn`
+/// actions that record them. Shares of the same app id are planned together.
+fn plan<'a, T>(
+    shares: &[Share<'a, T>],
+    committed: &CommittedTransactions,
+    now_ms: i64,
+) -> Plan<'a, T> {
+    let mut by_app: BTreeMap<&str, Share<'a, T>> = BTreeMap::new();
+    for share in shares {
+        by_app
+            .entry(share.app_id)
+            .or_insert_with(|| Share {
+                app_id: share.app_id,
+                bookkeeping: share.bookkeeping,
+                items: Vec::new(),
+            })
+            .items
+            .extend(share.items.iter().copied());
+    }
+    let mut out = Plan {
+        pending: Vec::new(),
+        txns: Vec::new(),
+        already_committed: 0,
+        repeated: 0,
+    };
+    let version = |id: &str| committed.version(id);
+    for Share {
+        app_id,
+        bookkeeping,
+        items,
+    } in by_app.into_values()
+    {
+        let mut seen: HashSet<Position> = HashSet::with_capacity(items.len());
+        match bookkeeping {
+            Bookkeeping::Watermark => {
+                let mark = Position::from_transactions(app_id, version);
+                let mut high: Option<Position> = None;
+                for (p, item) in items {
+                    if mark.is_some_and(|c| p <= c) {
+                        out.already_committed += 1;
+                    } else if !seen.insert(p) {
+                        out.repeated += 1;
+                    } else {
+                        high = high.max(Some(p));
+                        out.pending.push(item);
+                    }
+                }
+                if let Some(high) = high {
+                    // Never move a watermark backwards, even if items arrive out of order.
+                    let high = mark.map_or(high, |c| c.max(high));
+                    out.txns.extend(high.to_transactions(app_id, now_ms));
+                }
+            }
+            Bookkeeping::Offsets => {
+                let mut ranges = OffsetRanges::from_transactions(app_id, version);
+                let mut added = false;
+                for (p, item) in items {
+                    let offset = p.to_i64().unwrap_or(i64::MAX);
+                    if ranges.contains(offset) {
+                        out.already_committed += 1;
+                    } else if !seen.insert(p) {
+                        out.repeated += 1;
+                    } else {
+                        out.pending.push(item);
+                        added = true;
+                    }
+                }
+                if added {
+                    for p in &seen {
+                        ranges.insert(p.to_i64().unwrap_or(i64::MAX));
+                    }
+                    out.txns.extend(ranges.to_transactions(app_id, now_ms));
+                }
+            }
+        }
+    }
+    out
 }
 
 impl Lake {
@@ -166,6 +273,7 @@ impl Lake {
                 .iter()
                 .map(|input| Share {
                     app_id: &input.app_id,
+                    bookkeeping: input.bookkeeping,
                     items: input
                         .rows
                         .iter()
@@ -197,6 +305,7 @@ impl Lake {
             .iter()
             .map(|input| Share {
                 app_id: &input.app_id,
+                bookkeeping: input.bookkeeping,
                 items: input.quarantine.iter().map(|(p, q)| (*p, q)).collect(),
             })
             .filter(|s| !s.items.is_empty())
@@ -226,36 +335,16 @@ impl Lake {
         build: impl Fn(&[&T]) -> Result<(deltalake::arrow::array::RecordBatch, usize, usize), LakeError>,
     ) -> Result<TableReport, LakeError> {
         let name = table.name();
-        let total: usize = shares.iter().map(|s| s.items.len()).sum();
         let mut attempt = 0;
         loop {
             let delta = self.table(table).await?;
-            let mut pending: Vec<&T> = Vec::new();
-            let mut txns = Vec::new();
-            let now_ms = Utc::now().timestamp_millis();
-            let lookups: Vec<_> = shares
-                .iter()
-                .map(|share| committed_position(&delta, share.app_id))
-                .collect();
-            let committed: Vec<Option<Position>> = futures::stream::iter(lookups)
-                .buffered(LOOKUPS_AT_ONCE)
-                .try_collect()
-                .await?;
-            for (share, committed) in shares.iter().zip(committed) {
-                let new: Vec<(Position, &T)> = share
-                    .items
-                    .iter()
-                    .filter(|(p, _)| committed.is_none_or(|c| *p > c))
-                    .copied()
-                    .collect();
-                if let Some(high) = new.iter().map(|(p, _)| *p).max() {
-                    // Never move a watermark backwards, even if items arrive out of order.
-                    let high = committed.map_or(high, |c| c.max(high));
-                    txns.extend(high.to_transactions(share.app_id, now_ms));
-                    pending.extend(new.into_iter().map(|(_, item)| item));
-                }
-            }
-            let already_committed = total - pending.len();
+            let committed = committed_transactions(&delta).await?;
+            let Plan {
+                pending,
+                txns,
+                already_committed,
+                repeated,
+            } = plan(shares, &committed, Utc::now().timestamp_millis());
             if pending.is_empty() {
                 tracing::info!(
                     table = name,
@@ -264,10 +353,12 @@ impl Lake {
                 );
                 return Ok(TableReport {
                     already_committed,
+                    duplicates_skipped: repeated,
                     ..TableReport::default()
                 });
             }
-            let (batch, rows_written, duplicates_skipped) = build(&pending)?;
+            let (batch, rows_written, duplicates) = build(&pending)?;
+            let duplicates_skipped = duplicates + repeated;
             match write_and_commit(&delta, batch, txns).await {
                 Ok(version) => {
                     tracing::info!(
@@ -298,28 +389,6 @@ impl Lake {
             }
         }
     }
-}
-
-/// The highest position committed to `table` for `app_id`, if any (and not yet expired).
-pub async fn committed_position(
-    table: &DeltaTable,
-    app_id: &str,
-) -> Result<Option<Position>, LakeError> {
-    let name = table.table_url().to_string();
-    let state = table.snapshot().map_err(|e| LakeError::delta(&name, e))?;
-    let log_store = table.log_store();
-    let version = |id: String| {
-        let log_store = log_store.clone();
-        let name = name.clone();
-        async move {
-            state
-                .transaction_version(log_store.as_ref(), id)
-                .await
-                .map_err(|e| LakeError::delta(&name, e))
-        }
-    };
-    let own = version(app_id.to_string()).await?;
-    Position::from_transactions(app_id, own, version).await
 }
 
 /// An append that failed part-way: the tables committed before the failure, and why it failed.
@@ -394,4 +463,111 @@ fn distinct_rows<'a>(rows: &[&'a LakeRow]) -> (Vec<SourcedRow<'a>>, usize) {
         .collect();
     let duplicates = rows.len() - unique.len();
     (unique, duplicates)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn share<'a>(
+        app_id: &'a str,
+        bookkeeping: Bookkeeping,
+        items: &'a [(i64, u32)],
+    ) -> Share<'a, u32> {
+        Share {
+            app_id,
+            bookkeeping,
+            items: items
+                .iter()
+                .map(|(p, item)| (Position::from_int(*p), item))
+                .collect(),
+        }
+    }
+
+    fn committed_after(plan: &Plan<'_, u32>) -> CommittedTransactions {
+        plan.txns
+            .iter()
+            .map(|t| (t.app_id.clone(), t.version))
+            .collect()
+    }
+
+    #[test]
+    fn a_watermark_skips_what_is_at_or_below_it() {
+        let items = [(1, 10), (2, 20), (3, 30)];
+        let first = plan(
+            &[share("s3:a@e", Bookkeeping::Watermark, &items[..2])],
+            &CommittedTransactions::default(),
+            0,
+        );
+        assert_eq!(
+            (&first.pending, first.already_committed),
+            (&vec![&10, &20], 0)
+        );
+        let committed = committed_after(&first);
+        assert_eq!(committed.version("s3:a@e"), Some(2));
+        let again = plan(
+            &[share("s3:a@e", Bookkeeping::Watermark, &items)],
+            &committed,
+            0,
+        );
+        assert_eq!((again.pending, again.already_committed), (vec![&30], 2));
+    }
+
+    #[test]
+    fn offsets_of_one_partition_in_any_order_and_any_grouping_land_once() {
+        // Ten one-record files of one partition, delivered shuffled over four invocations, one
+        // of them twice.
+        let files: Vec<[(i64, u32); 1]> = (0..10).map(|o| [(o, o as u32)]).collect();
+        let deliveries: [&[usize]; 4] = [&[7, 2], &[9, 0, 5, 5], &[2, 1, 8, 3], &[4, 6, 7, 0]];
+        let mut committed = CommittedTransactions::default();
+        let mut landed = Vec::new();
+        for delivery in deliveries {
+            let shares: Vec<_> = delivery
+                .iter()
+                .map(|f| share("msk:t.pin+0", Bookkeeping::Offsets, &files[*f]))
+                .collect();
+            let p = plan(&shares, &committed, 0);
+            landed.extend(p.pending.iter().map(|i| **i));
+            // Everything not landed is either already committed or a repeat in this batch.
+            assert_eq!(
+                p.pending.len() + p.already_committed + p.repeated,
+                delivery.len()
+            );
+            let mut all: Vec<(String, i64)> = committed_entries(&committed);
+            all.extend(p.txns.iter().map(|t| (t.app_id.clone(), t.version)));
+            committed = all.into_iter().collect();
+        }
+        landed.sort();
+        assert_eq!(landed, (0..10).collect::<Vec<u32>>());
+        // Bookkeeping ends as one range: the count and its two bounds.
+        let ranges = OffsetRanges::from_transactions("msk:t.pin+0", |id| committed.version(id));
+        assert_eq!(ranges.ranges(), &[(0, 9)]);
+    }
+
+    fn committed_entries(c: &CommittedTransactions) -> Vec<(String, i64)> {
+        (0..64)
+            .map(|i| format!("msk:t.pin+0#{i}"))
+            .chain(["msk:t.pin+0".to_string()])
+            .filter_map(|id| c.version(&id).map(|v| (id, v)))
+            .collect()
+    }
+
+    #[test]
+    fn inputs_of_different_app_ids_are_planned_apart() {
+        let a = [(1, 1)];
+        let b = [(1, 2)];
+        let committed: CommittedTransactions = [("s3:a@e".to_string(), 1)].into_iter().collect();
+        let p = plan(
+            &[
+                share("s3:a@e", Bookkeeping::Watermark, &a),
+                share("s3:b@e", Bookkeeping::Watermark, &b),
+            ],
+            &committed,
+            0,
+        );
+        assert_eq!(
+            (p.pending, p.already_committed, p.txns.len()),
+            (vec![&2], 1, 1)
+        );
+    }
 }

@@ -2,16 +2,19 @@
 //!
 //! Modules follow the data: [`schema`] fixes each table's columns, [`batch`] turns cleaned rows
 //! and quarantine rows into Arrow record batches, [`table`] opens (or creates) the Delta tables
-//! under a lake root, [`append`] commits one batch of inputs exactly once (with [`position`] saying how an input's
-//! progress is kept in the Delta log), and [`read`] reads
+//! under a lake root, [`append`] commits one batch of inputs exactly once (with [`position`] and
+//! [`offsets`] saying how an input's progress is kept in the Delta log, and [`committed`]
+//! reading it back in one pass), and [`read`] reads
 //! rows back as JSON for checks, summaries and tests.
 //!
 //! This crate holds the heavy dependencies (delta-rs); the ingest API never links it.
 
 pub mod append;
 pub mod batch;
+pub mod committed;
 #[cfg(feature = "queries")]
 pub mod maintenance;
+pub mod offsets;
 pub mod position;
 #[cfg(feature = "queries")]
 pub mod queries;
@@ -19,7 +22,9 @@ pub mod read;
 pub mod schema;
 pub mod table;
 
-pub use append::{AppendError, AppendReport, CleanCounts, Input, LakeRow, TableReport};
+pub use append::{
+    AppendError, AppendReport, Bookkeeping, CleanCounts, Input, LakeRow, TableReport,
+};
 pub use position::Position;
 pub use schema::{LakeTable, QuarantineRow};
 pub use table::{Lake, LakeError};

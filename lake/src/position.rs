@@ -88,27 +88,32 @@ impl Position {
         }
     }
 
-    /// Rebuilds a position from the `txn` versions read back: the app id's own version and a
-    /// lookup for its chunk ids. `None` when nothing was committed for the app id.
-    pub async fn from_transactions<F, Fut, E>(
+    /// The position committed for `app_id`, rebuilt from the `txn` versions of one snapshot
+    /// (`version` looks up an app id). `None` when nothing was committed for the app id.
+    pub fn from_transactions(
         app_id: &str,
-        own: Option<i64>,
-        lookup: F,
-    ) -> Result<Option<Position>, E>
-    where
-        F: Fn(String) -> Fut,
-        Fut: std::future::Future<Output = Result<Option<i64>, E>>,
-    {
-        let Some(own) = own else { return Ok(None) };
+        version: impl Fn(&str) -> Option<i64>,
+    ) -> Option<Position> {
+        let own = version(app_id)?;
         if own >= 0 {
-            return Ok(Some(Position::from_int(own)));
+            return Some(Position::from_int(own));
         }
         let k = usize::try_from(-own).unwrap_or(0).min(CHUNKS);
         let mut chunks = [0; CHUNKS];
         for i in 0..k {
-            chunks[CHUNKS - k + i] = lookup(chunk_app_id(app_id, i)).await?.unwrap_or(0);
+            chunks[CHUNKS - k + i] = version(&chunk_app_id(app_id, i)).unwrap_or(0);
         }
-        Ok(Some(Position(chunks)))
+        Some(Position(chunks))
+    }
+
+    /// The position as an `i64`, when it is one (a line number or an offset).
+    pub fn to_i64(&self) -> Option<i64> {
+        if self.0[..CHUNKS - 2].iter().any(|c| *c != 0) {
+            return None;
+        }
+        self.0[CHUNKS - 2]
+            .checked_mul(CHUNK_BASE)?
+            .checked_add(self.0[CHUNKS - 1])
     }
 }
 
@@ -129,24 +134,17 @@ mod tests {
 
     const REAL: &str = "49590338271490256608559692538361571095921575989136588898";
 
-    async fn round_trip(p: Position) -> Position {
+    fn round_trip(p: Position) -> Position {
         let txns: HashMap<String, i64> = p
             .to_transactions("kinesis:s/shard", 0)
             .into_iter()
             .map(|t| (t.app_id, t.version))
             .collect();
-        let own = txns.get("kinesis:s/shard").copied();
-        Position::from_transactions("kinesis:s/shard", own, |id| {
-            let v = txns.get(&id).copied();
-            async move { Ok::<_, ()>(v) }
-        })
-        .await
-        .unwrap()
-        .unwrap()
+        Position::from_transactions("kinesis:s/shard", |id| txns.get(id).copied()).unwrap()
     }
 
-    #[tokio::test]
-    async fn sequence_numbers_survive_the_log_exactly() {
+    #[test]
+    fn sequence_numbers_survive_the_log_exactly() {
         let max = "9".repeat(128);
         for digits in [
             "0",
@@ -158,12 +156,9 @@ mod tests {
         ] {
             let p = Position::from_decimal(digits).unwrap();
             assert_eq!(p.to_decimal(), digits);
-            assert_eq!(round_trip(p).await, p, "{digits}");
+            assert_eq!(round_trip(p), p, "{digits}");
         }
-        assert_eq!(
-            round_trip(Position::from_int(42)).await,
-            Position::from_int(42)
-        );
+        assert_eq!(round_trip(Position::from_int(42)), Position::from_int(42));
         // A small position is a single txn whose version is the position itself.
         let txns = Position::from_int(42).to_transactions("s3:k@e", 0);
         assert_eq!((txns.len(), txns[0].version), (1, 42));
@@ -175,6 +170,21 @@ mod tests {
                 .len(),
             5
         );
+        assert_eq!(Position::from_transactions("other", |_| None), None);
+    }
+
+    #[test]
+    fn offsets_convert_back_to_i64() {
+        for n in [
+            0,
+            1,
+            999_999_999_999_999_999,
+            1_000_000_000_000_000_000,
+            i64::MAX,
+        ] {
+            assert_eq!(Position::from_int(n).to_i64(), Some(n));
+        }
+        assert_eq!(Position::from_decimal(REAL).unwrap().to_i64(), None);
     }
 
     #[test]

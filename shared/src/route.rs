@@ -89,9 +89,76 @@ pub fn record_type_of_key(key: &str) -> Result<RecordType, RouteError> {
     record_type_of_topic(topic_of_key(key)?)
 }
 
+/// Where an object written by the MSK Connect S3 sink sits in its topic: the file
+/// `<topic>+<partition>+<start offset>.<ext>` holds the records at offsets start, start+1, …
+/// of one Kafka topic-partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkFile<'a> {
+    pub topic: &'a str,
+    pub partition: u32,
+    pub start_offset: i64,
+}
+
+impl SinkFile<'_> {
+    /// The topic-partition the file belongs to, e.g. `0a5e6ec37a2f.pin+0`.
+    pub fn topic_partition(&self) -> String {
+        format!("{}+{}", self.topic, self.partition)
+    }
+}
+
+/// The MSK Connect S3 sink position of the object at `key`, if its file name has the sink's
+/// form and names the topic of its folder.
+pub fn sink_file_of_key(key: &str) -> Option<SinkFile<'_>> {
+    let topic = topic_of_key(key).ok()?;
+    let file = key.rsplit('/').next()?;
+    // The topic contains dots itself, so it is matched whole before the extension is cut.
+    let (partition, rest) = file
+        .strip_prefix(topic)?
+        .strip_prefix('+')?
+        .split_once('+')?;
+    let offset = rest.split('.').next()?;
+    if partition.is_empty() || offset.is_empty() {
+        return None;
+    }
+    Some(SinkFile {
+        topic,
+        partition: partition.parse().ok()?,
+        start_offset: offset.parse().ok().filter(|o: &i64| *o >= 0)?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sink_files() {
+        assert_eq!(
+            sink_file_of_key(
+                "topics/0a5e6ec37a2f.geo/partition=0/0a5e6ec37a2f.geo+0+0000000042.json"
+            ),
+            Some(SinkFile {
+                topic: "0a5e6ec37a2f.geo",
+                partition: 0,
+                start_offset: 42
+            })
+        );
+        assert_eq!(
+            sink_file_of_key("backup/topics/a.b.pin/partition=3/a.b.pin+3+0000012345.json.gz")
+                .map(|f| (f.topic_partition(), f.start_offset)),
+            Some(("a.b.pin+3".to_string(), 12345))
+        );
+        for not_sink in [
+            "topics/p.user/dt=2026-11-26/1764000000000000-x.ndjson",
+            "topics/p.user/partition=0/users.json",
+            "topics/p.user/partition=0/q.user+0+0000000001.json",
+            "topics/p.user/partition=0/p.user+x+0000000001.json",
+            "topics/p.user/partition=0/p.user+0+-1.json",
+            "topics/p.user/partition=0/p.user+0+.json",
+        ] {
+            assert_eq!(sink_file_of_key(not_sink), None, "{not_sink}");
+        }
+    }
 
     #[test]
     fn topics() {

@@ -3,8 +3,12 @@
 //!
 //! Each object is read, routed to a record type by its key (`topics/<topic>/…`, including the
 //! original MSK Connect layout), cleaned line by line with `shared`, and appended with
-//! [`lake::Lake::append`] under the app id `s3:<key>@<etag>`: all objects of one invocation go
-//! in one commit per table, and replaying the same event adds nothing. Records that cannot be
+//! [`lake::Lake::append`]: all objects of one invocation go in one commit per table, and
+//! replaying the same event adds nothing. An object's records are kept exactly once under the
+//! app id `s3:<key>@<etag>` (positions: line numbers); the files of the MSK Connect S3 sink,
+//! one per few records, under their Kafka topic-partition `msk:<topic>+<partition>`
+//! (positions: offsets, kept as a set so files may arrive in any order), so a backfill of a
+//! million such files keeps a handful of `txn` entries rather than a million. Records that cannot be
 //! cleaned go to the quarantine table; only infrastructure errors fail the invocation.
 
 pub mod objects;
@@ -12,10 +16,12 @@ pub mod objects;
 use aws_lambda_events::event::s3::S3Event;
 use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::Utc;
-use lake::{AppendError, CleanCounts, Input, Lake, LakeError, LakeRow, Position, QuarantineRow};
+use lake::{
+    AppendError, Bookkeeping, CleanCounts, Input, Lake, LakeError, LakeRow, Position, QuarantineRow,
+};
 pub use objects::{ObjectRef, RawStores};
 use serde::Serialize;
-use shared::route::record_type_of_key;
+use shared::route::{record_type_of_key, sink_file_of_key};
 
 /// What batch-clean needs: where raw objects are read from and the lake it writes.
 #[derive(Debug, Clone)]
@@ -159,11 +165,11 @@ pub async fn clean_objects(
                     .collect::<Vec<_>>()
                     .join(",")
             ),
-            rows: Vec::new(),
             quarantine: extra_quarantine
                 .into_iter()
                 .map(|q| (Position::from_int(1), q))
                 .collect(),
+            ..Input::default()
         });
     }
     let append = deps.lake.append(&inputs).await.map_err(Box::new)?;
@@ -187,13 +193,24 @@ pub fn clean_object(
     bytes: &[u8],
     report: &mut BatchReport,
 ) -> Input {
-    let mut input = Input {
-        app_id: format!("s3:{}@{}", object.key, etag),
-        ..Input::default()
+    // A sink file's records sit at consecutive offsets of its topic-partition; any other
+    // object's at its line numbers.
+    let sink = sink_file_of_key(&object.key);
+    let mut input = match &sink {
+        Some(file) => Input {
+            app_id: format!("msk:{}", file.topic_partition()),
+            bookkeeping: Bookkeeping::Offsets,
+            ..Input::default()
+        },
+        None => Input {
+            app_id: format!("s3:{}@{}", object.key, etag),
+            ..Input::default()
+        },
     };
     let record_type = record_type_of_key(&object.key);
     let source: std::sync::Arc<str> = object.key.as_str().into();
     let now = Utc::now();
+    let mut record = 0i64;
     for (n, line) in bytes.split(|b| *b == b'\n').enumerate() {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.iter().all(u8::is_ascii_whitespace) {
@@ -201,7 +218,11 @@ pub fn clean_object(
         }
         report.counts.records_in += 1;
         let line_no = n as i64 + 1;
-        let position = Position::from_int(line_no);
+        let position = match &sink {
+            Some(file) => Position::from_int(file.start_offset.saturating_add(record)),
+            None => Position::from_int(line_no),
+        };
+        record += 1;
         let cleaned = match &record_type {
             Ok(rt) => shared::clean_record(*rt, line).map_err(|e| e.to_string()),
             Err(e) => Err(format!("cannot tell the record type: {e}")),

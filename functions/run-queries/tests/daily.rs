@@ -24,6 +24,7 @@ async fn fixture_lake(dir: &Path) -> Lake {
             app_id: format!("fixture:{rt}"),
             rows,
             quarantine: Vec::new(),
+            ..Input::default()
         });
     }
     lake.append(&inputs).await.unwrap();
