@@ -1,7 +1,8 @@
 //! The functions against real local AWS-compatible endpoints (moto's server on 127.0.0.1,
 //! started by scripts/test.sh), through the real clients: object_store and delta-rs for S3,
-//! the AWS SDK for Kinesis. The ingest API lands an object in S3 and puts records on Kinesis;
-//! batch-clean reads the object and writes Delta tables to S3 (conditional-put commits);
+//! the AWS SDK for Firehose and Kinesis. The ingest API hands batch records to Firehose
+//! delivery streams (which write the objects to S3) and puts stream records on Kinesis;
+//! batch-clean reads the objects and writes Delta tables to S3 (conditional-put commits);
 //! stream-clean cleans records read back with GetRecords; run-queries reads the S3 lake and
 //! writes its results there.
 
@@ -10,8 +11,9 @@ mod common;
 use aws_sdk_kinesis::primitives::Blob;
 use bytes::Bytes;
 use common::{expected, expected_clean, fixture_lines};
-use ingest_api::{IngestDeps, KinesisSink, RawLanding};
+use ingest_api::{FirehoseLanding, IngestDeps, KinesisSink};
 use lake::Lake;
+use object_store::ObjectStoreExt;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,6 +81,32 @@ async fn create_stream(kinesis: &aws_sdk_kinesis::Client, name: &str) {
     panic!("stream {name} never became ACTIVE");
 }
 
+/// A Direct PUT delivery stream writing to `topics/<topic>/` in `bucket`, as template.yaml
+/// declares them.
+async fn create_delivery_stream(
+    firehose: &aws_sdk_firehose::Client,
+    name: &str,
+    bucket: &str,
+    topic: &str,
+) {
+    use aws_sdk_firehose::types::{DeliveryStreamType, ExtendedS3DestinationConfiguration};
+    let destination = ExtendedS3DestinationConfiguration::builder()
+        .role_arn("arn:aws:iam::123456789012:role/firehose-raw-landing")
+        .bucket_arn(format!("arn:aws:s3:::{bucket}"))
+        .prefix(format!("topics/{topic}/"))
+        .error_output_prefix("firehose-errors/")
+        .build()
+        .unwrap();
+    firehose
+        .create_delivery_stream()
+        .delivery_stream_name(name)
+        .delivery_stream_type(DeliveryStreamType::DirectPut)
+        .extended_s3_destination_configuration(destination)
+        .send()
+        .await
+        .unwrap();
+}
+
 fn request(method: &str, uri: &str, content_type: &str, body: Vec<u8>) -> http::Request<Bytes> {
     http::Request::builder()
         .method(method)
@@ -108,13 +136,24 @@ async fn the_functions_on_local_s3_and_kinesis() {
         create_stream(&kinesis, &format!("streaming-{run}-{t}")).await;
     }
 
-    // ingest-api: the batch route lands in S3, the stream route puts on Kinesis.
-    let raw_store = object_store::aws::AmazonS3Builder::from_env()
-        .with_bucket_name(&raw_bucket)
-        .build()
-        .unwrap();
+    let firehose = aws_sdk_firehose::Client::new(&config);
+    let mut delivery_streams = std::collections::BTreeMap::new();
+    for rt in shared::RecordType::ALL {
+        let name = format!("raw-{run}-{}", rt.as_str());
+        create_delivery_stream(
+            &firehose,
+            &name,
+            &raw_bucket,
+            &format!("{run}.{}", rt.as_str()),
+        )
+        .await;
+        delivery_streams.insert(rt, name);
+    }
+
+    // ingest-api: the batch route hands records to Firehose, which writes them to S3; the
+    // stream route puts on Kinesis.
     let deps = IngestDeps {
-        raw: RawLanding::new(Arc::new(raw_store)),
+        raw: Arc::new(FirehoseLanding::new(firehose.clone(), delivery_streams)),
         stream: Arc::new(KinesisSink::new(kinesis.clone())),
     };
     for t in ["pin", "geo", "user"] {
@@ -158,12 +197,32 @@ async fn the_functions_on_local_s3_and_kinesis() {
         .unwrap()
         .contains(&Value::from(format!("streaming-{run}-geo"))));
 
-    // batch-clean: S3 objects → Delta tables on S3.
+    // batch-clean: the objects Firehose wrote → Delta tables on S3.
     let lake = Lake::open(&format!("s3://{lake_bucket}/lake")).unwrap();
-    let landed = pinpipe::process::list(deps.raw.store().as_ref(), &raw_bucket, "topics")
+    let raw_store = object_store::aws::AmazonS3Builder::from_env()
+        .with_bucket_name(&raw_bucket)
+        .build()
+        .unwrap();
+    let landed = pinpipe::process::list(&raw_store, &raw_bucket, "topics")
         .await
         .unwrap();
-    assert_eq!(landed.len(), 23, "one object per request");
+    // The local Firehose flushes every PutRecordBatch call at once: one object per request.
+    assert_eq!(landed.len(), 23, "{landed:?}");
+    for object in &landed {
+        assert!(
+            object.key.starts_with(&format!("topics/{run}.")),
+            "{}",
+            object.key
+        );
+        let body = raw_store
+            .get(&object_store::path::Path::from(object.key.as_str()))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert!(body.ends_with(b"}\n"), "NDJSON lines: {body:?}");
+    }
     let batch_deps = batch_clean::BatchCleanDeps {
         raw: batch_clean::RawStores::s3(),
         lake: lake.clone(),

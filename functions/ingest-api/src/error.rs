@@ -59,6 +59,15 @@ impl ApiError {
         )
     }
 
+    /// A downstream store or stream failed part-way: `outcome` says what was written.
+    pub fn unavailable_after(what: &str, outcome: String) -> Self {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!("{what} is unavailable; {outcome}; retry after {RETRY_AFTER_SECS} s"),
+        )
+    }
+
     /// The HTTP response for this error.
     pub fn into_response(self) -> Response<String> {
         let body = json!({

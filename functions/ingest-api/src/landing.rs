@@ -1,14 +1,115 @@
-//! The raw landing: accepted batch records, one NDJSON object per request, under
-//! `topics/<topic>/dt=<date>/<time>-<uuid>.ndjson` in an object store (S3 when deployed, a
-//! local directory on the embedded default). A single PUT lands the whole request or nothing.
+//! The raw landing of the batch route: where accepted records go before the `200`.
+//!
+//! One interface, [`Landing`], with three implementations:
+//! - [`crate::firehose::FirehoseLanding`] (deployed, the default): Amazon Data Firehose buffers
+//!   the records and writes one NDJSON object per flush under `topics/<topic>/…` in the raw
+//!   bucket, as the original pipeline's MSK Connect S3 sink did;
+//! - a durable local spool with the same semantics on the embedded default (the local runner's
+//!   `spool` module);
+//! - [`RawLanding`]: one object per request, written directly (a single PUT). Simple, but every
+//!   request then costs an S3 PUT, an S3 event, an SQS message and a GET, and an exactly-once
+//!   entry in the lake: fine for a few requests a minute, not for production traffic.
+//!
+//! A landing answers `Ok` only once every record is durably accepted; the route answers `200`
+//! only then.
 
+use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use std::sync::Arc;
 
-/// Where accepted batch records are landed.
+/// The accepted records of one request, as NDJSON: each record's JSON text and a newline.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NdjsonRecords {
+    bytes: Bytes,
+    /// Where each record's line ends (after its newline).
+    ends: Vec<usize>,
+}
+
+impl NdjsonRecords {
+    /// Records from their lines (each ending in a newline) and the offsets where they end.
+    pub fn new(bytes: Bytes, ends: Vec<usize>) -> Self {
+        NdjsonRecords { bytes, ends }
+    }
+
+    /// Records from JSON texts (no newlines inside, as `serde_json` writes them).
+    pub fn from_texts<T: AsRef<[u8]>>(texts: &[T]) -> Self {
+        let mut bytes = Vec::new();
+        let mut ends = Vec::with_capacity(texts.len());
+        for text in texts {
+            bytes.extend_from_slice(text.as_ref());
+            bytes.push(b'\n');
+            ends.push(bytes.len());
+        }
+        NdjsonRecords::new(Bytes::from(bytes), ends)
+    }
+
+    /// All the lines, as one NDJSON document.
+    pub fn bytes(&self) -> &Bytes {
+        &self.bytes
+    }
+
+    /// How many records.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// True when there are no records.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Each record's line, newline included (no copy).
+    pub fn lines(&self) -> impl Iterator<Item = Bytes> + '_ {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(self.ends.iter().copied())
+            .map(|(start, end)| self.bytes.slice(start..end))
+    }
+}
+
+/// Where accepted records went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Landed {
+    /// The object key, delivery stream or spool segment, for the log.
+    pub location: String,
+}
+
+/// Why records could not be landed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LandingError {
+    /// The landing could not take (all of) the records now; a retry may succeed. `accepted`
+    /// records were taken before it gave up (they will land; a retry sends them again).
+    #[error("{what} is unavailable: {reason}")]
+    Unavailable {
+        what: String,
+        reason: String,
+        accepted: usize,
+    },
+    /// The landing is not set up for this topic or this deployment; a retry will not help.
+    #[error("{0}")]
+    Misconfigured(String),
+    /// A record is larger than the landing takes.
+    #[error("record {index} is {size} bytes; the landing takes at most {limit}")]
+    RecordTooLarge {
+        index: usize,
+        size: usize,
+        limit: usize,
+    },
+}
+
+/// A raw landing for the batch route.
+#[async_trait]
+pub trait Landing: Send + Sync + std::fmt::Debug {
+    /// Lands every record for `topic`; `Ok` only when every record is durably accepted.
+    async fn land(&self, topic: &str, records: &NdjsonRecords) -> Result<Landed, LandingError>;
+}
+
+/// The direct landing: one NDJSON object per request, under
+/// `topics/<topic>/dt=<date>/<time>-<uuid>.ndjson` in an object store (S3, or a local
+/// directory). A single PUT lands the whole request or nothing.
 #[derive(Debug, Clone)]
 pub struct RawLanding {
     store: Arc<dyn ObjectStore>,
@@ -37,18 +138,62 @@ impl RawLanding {
 
     /// The key a request's records land under.
     pub fn key_for(topic: &str, at: DateTime<Utc>) -> Path {
+        RawLanding::key_named(topic, at, &uuid::Uuid::new_v4().simple().to_string())
+    }
+
+    /// The key of an object of `topic` started at `at` and told apart by `unique`:
+    /// `topics/<topic>/dt=<date>/<time>-<unique>.ndjson`.
+    pub fn key_named(topic: &str, at: DateTime<Utc>, unique: &str) -> Path {
         Path::from(format!(
-            "topics/{topic}/dt={}/{}-{}.ndjson",
+            "topics/{topic}/dt={}/{}-{unique}.ndjson",
             at.format("%Y-%m-%d"),
             at.format("%Y%m%dT%H%M%S%.6fZ"),
-            uuid::Uuid::new_v4().simple()
         ))
     }
 
     /// Writes `ndjson` as one object for `topic` and returns its key.
-    pub async fn land(&self, topic: &str, ndjson: Bytes) -> Result<Path, object_store::Error> {
+    pub async fn put(&self, topic: &str, ndjson: Bytes) -> Result<Path, object_store::Error> {
         let key = RawLanding::key_for(topic, Utc::now());
         self.store.put(&key, PutPayload::from(ndjson)).await?;
         Ok(key)
+    }
+}
+
+#[async_trait]
+impl Landing for RawLanding {
+    async fn land(&self, topic: &str, records: &NdjsonRecords) -> Result<Landed, LandingError> {
+        let key = self
+            .put(topic, records.bytes().clone())
+            .await
+            .map_err(|e| LandingError::Unavailable {
+                what: "the raw store".into(),
+                reason: e.to_string(),
+                accepted: 0,
+            })?;
+        Ok(Landed {
+            location: key.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_the_records_with_their_newlines() {
+        let records = NdjsonRecords::from_texts(&["{\"a\":1}", "{}", "{\"b\":[2]}"]);
+        assert_eq!(records.len(), 3);
+        assert_eq!(records.bytes().as_ref(), b"{\"a\":1}\n{}\n{\"b\":[2]}\n");
+        let lines: Vec<Bytes> = records.lines().collect();
+        assert_eq!(
+            lines,
+            vec![
+                Bytes::from_static(b"{\"a\":1}\n"),
+                Bytes::from_static(b"{}\n"),
+                Bytes::from_static(b"{\"b\":[2]}\n")
+            ]
+        );
+        assert!(NdjsonRecords::default().is_empty());
     }
 }

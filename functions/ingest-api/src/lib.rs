@@ -1,5 +1,5 @@
-//! The ingestion API (SPEC §3): a Kafka REST proxy v2 compatible batch route that lands raw
-//! records in the raw store, and API Gateway → Kinesis compatible stream routes that put
+//! The ingestion API (SPEC §3): a Kafka REST proxy v2 compatible batch route that hands raw
+//! records to a buffered landing (Firehose when deployed, see [`landing`]), and API Gateway → Kinesis compatible stream routes that put
 //! records on a stream.
 //!
 //! [`handle`] is a plain async function over an `http::Request` and its dependencies, so the
@@ -7,6 +7,7 @@
 //! It never panics on input: every bad request gets a 4xx JSON error ([`error::ApiError`]).
 
 pub mod error;
+pub mod firehose;
 pub mod landing;
 pub mod limits;
 pub mod sink;
@@ -15,8 +16,9 @@ pub mod topics;
 
 use bytes::Bytes;
 use error::ApiError;
+pub use firehose::FirehoseLanding;
 use http::{Method, Request, Response};
-pub use landing::RawLanding;
+pub use landing::{Landing, NdjsonRecords, RawLanding};
 pub use sink::{KinesisSink, MemoryStream, StreamSink};
 use std::sync::Arc;
 
@@ -24,7 +26,7 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub struct IngestDeps {
     /// Where batch records land.
-    pub raw: RawLanding,
+    pub raw: Arc<dyn Landing>,
     /// Where stream records are put.
     pub stream: Arc<dyn StreamSink>,
 }

@@ -1,23 +1,41 @@
-//! Lambda entry point for the ingestion API: builds the raw store once, then serves API
-//! Gateway requests with [`ingest_api::handle`].
+//! Lambda entry point for the ingestion API: builds the landing and the stream client once,
+//! then serves API Gateway requests with [`ingest_api::handle`].
 //!
-//! Configuration (environment): `RAW_BUCKET` (required), the raw landing bucket. Streams are
-//! named by the request path; the usual `AWS_*` variables configure the clients.
+//! Configuration (environment):
+//! - `RAW_LANDING`: `firehose` (the default) or `direct`;
+//! - with `firehose`: `DELIVERY_STREAM_PIN`, `DELIVERY_STREAM_GEO`, `DELIVERY_STREAM_USER`, the
+//!   delivery streams of each record type;
+//! - with `direct`: `RAW_BUCKET`, the bucket each request is written to as one object.
+//!
+//! Streams are named by the request path; the usual `AWS_*` variables configure the clients.
 
-use ingest_api::{handle, IngestDeps, KinesisSink, RawLanding};
+use ingest_api::{handle, FirehoseLanding, IngestDeps, KinesisSink, Landing, RawLanding};
 use lambda_http::{run, service_fn, Body, Error, Request};
 use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::runtime::init_json_logs();
-    let bucket = shared::runtime::required_env("RAW_BUCKET", "the raw landing bucket's name")?;
-    let store = object_store::aws::AmazonS3Builder::from_env()
-        .with_bucket_name(&bucket)
-        .build()?;
     let config = aws_config::load_from_env().await;
+    let landing: Arc<dyn Landing> = match std::env::var("RAW_LANDING").as_deref() {
+        Err(_) | Ok("firehose") => Arc::new(FirehoseLanding::new(
+            aws_sdk_firehose::Client::new(&config),
+            FirehoseLanding::streams_from_env()?,
+        )),
+        Ok("direct") => {
+            let bucket =
+                shared::runtime::required_env("RAW_BUCKET", "the raw landing bucket's name")?;
+            let store = object_store::aws::AmazonS3Builder::from_env()
+                .with_bucket_name(&bucket)
+                .build()?;
+            Arc::new(RawLanding::new(Arc::new(store)))
+        }
+        Ok(other) => {
+            return Err(format!("RAW_LANDING is `{other}`: set it to firehose or direct").into())
+        }
+    };
     let deps = IngestDeps {
-        raw: RawLanding::new(Arc::new(store)),
+        raw: landing,
         stream: Arc::new(KinesisSink::new(aws_sdk_kinesis::Client::new(&config))),
     };
     let deps = &deps;

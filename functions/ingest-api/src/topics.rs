@@ -3,10 +3,11 @@
 //! Request: `{"records": [{"value": <record>, "key"?: …, "partition"?: …}, …]}` with
 //! `Content-Type: application/vnd.kafka.json.v2+json` (or `application/json`). Every record is
 //! validated with `shared`'s cleaning checks; one bad record rejects the whole request (422,
-//! naming each bad record) and nothing is landed. Accepted records land as one NDJSON object,
-//! then the answer is Confluent's `{"offsets": […], "key_schema_id": null, "value_schema_id": null}`.
+//! naming each bad record) and nothing is landed. Accepted records go to the landing as NDJSON
+//! lines; once it has them all, the answer is Confluent's `{"offsets": […], "key_schema_id": null, "value_schema_id": null}`.
 
 use crate::error::ApiError;
+use crate::landing::{LandingError, NdjsonRecords};
 use crate::limits::{check_record_count, MAX_RECORD_BYTES};
 use crate::IngestDeps;
 use bytes::Bytes;
@@ -48,6 +49,7 @@ pub async fn produce(
     check_record_count(records.len())?;
 
     let mut lines = Vec::with_capacity(body.len());
+    let mut ends = Vec::with_capacity(records.len());
     let mut details = Vec::new();
     let mut too_large = false;
     for (i, record) in records.iter().enumerate() {
@@ -72,6 +74,7 @@ pub async fn produce(
                 "message": format!("record is {size} bytes; the limit is {MAX_RECORD_BYTES}")}));
         }
         lines.push(b'\n');
+        ends.push(lines.len());
     }
     if !details.is_empty() {
         let (status, code) = if too_large {
@@ -91,15 +94,33 @@ pub async fn produce(
         .with_details(details));
     }
 
-    let key = deps
-        .raw
-        .land(topic, Bytes::from(lines))
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, topic, "landing raw records failed");
-            ApiError::unavailable("the raw store")
-        })?;
-    tracing::info!(topic, records = records.len(), key = %key, "landed batch records");
+    let ndjson = NdjsonRecords::new(Bytes::from(lines), ends);
+    let landed = deps.raw.land(topic, &ndjson).await.map_err(|e| {
+        tracing::error!(error = %e, topic, "landing raw records failed");
+        match e {
+            LandingError::Unavailable { what, accepted: 0, .. } => ApiError::unavailable(&what),
+            LandingError::Unavailable { what, accepted, .. } => ApiError::unavailable_after(
+                &what,
+                format!(
+                    "{accepted} of {} records were accepted and will land, the others were not: resend the whole request (the copies are counted once by the query views and removed by maintenance)",
+                    records.len()
+                ),
+            ),
+            LandingError::Misconfigured(message) => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "misconfigured",
+                format!("{message}; nothing was landed, and retrying will not help until the deployment is fixed"),
+            ),
+            LandingError::RecordTooLarge { index, size, limit } => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "record_too_large",
+                format!("1 of {} records rejected; nothing was landed: fix it and resend the request", records.len()),
+            )
+            .with_details(vec![json!({"record": index, "error": "record_too_large",
+                "message": format!("record is {size} bytes; the landing takes at most {limit}")})]),
+        }
+    })?;
+    tracing::info!(topic, records = records.len(), location = %landed.location, "landed batch records");
 
     // Offsets: the landing time in microseconds plus the record's position, so they increase
     // across requests. They identify the landing, not a Kafka log position to seek to.

@@ -19,7 +19,7 @@ impl Api {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("raw");
         let deps = IngestDeps {
-            raw: RawLanding::local_dir(&root).unwrap(),
+            raw: Arc::new(RawLanding::local_dir(&root).unwrap()),
             stream: Arc::new(MemoryStream::new()),
         };
         Api {
@@ -263,7 +263,7 @@ async fn raw_store_outage_is_503_with_retry_after_and_nothing_landed() {
     let store: Arc<dyn ObjectStore> =
         Arc::new(object_store::prefix::PrefixStore::new(store, "raw"));
     let deps = IngestDeps {
-        raw: RawLanding::new(store),
+        raw: Arc::new(RawLanding::new(store)),
         stream: Arc::new(MemoryStream::new()),
     };
     let req = http::Request::builder()
@@ -463,7 +463,7 @@ fn unreachable_kinesis() -> ingest_api::KinesisSink {
 async fn kinesis_outage_is_503_with_retry_after() {
     let dir = tempfile::tempdir().unwrap();
     let deps = IngestDeps {
-        raw: RawLanding::local_dir(&dir.path().join("raw")).unwrap(),
+        raw: Arc::new(RawLanding::local_dir(&dir.path().join("raw")).unwrap()),
         stream: Arc::new(unreachable_kinesis()),
     };
     let body = json!({"StreamName": "s", "Data": geo(1), "PartitionKey": "test"}).to_string();
