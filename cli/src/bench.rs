@@ -33,6 +33,12 @@ pub struct BenchArgs {
     /// Posts in the lake the queries run over.
     #[arg(long, default_value_t = 1_000_000)]
     pub query_posts: usize,
+    /// Records posted through the batch route by the scale benchmark.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub scale_records: usize,
+    /// One-record objects in the smaller run of the objects benchmark (the larger has twice).
+    #[arg(long, default_value_t = 16_000)]
+    pub objects: usize,
     /// Python interpreter with the duckdb package, for the query comparison.
     #[arg(long, default_value = "python3")]
     pub python: String,
@@ -46,6 +52,10 @@ pub enum Which {
     Batch,
     Stream,
     Queries,
+    /// The batch path end to end at scale, in tenths (see `bench_scale`).
+    Scale,
+    /// `process` over N and 2N one-record objects.
+    Objects,
 }
 
 pub async fn bench(args: BenchArgs) -> Result<(), CliError> {
@@ -66,6 +76,12 @@ pub async fn bench(args: BenchArgs) -> Result<(), CliError> {
     }
     if run(Which::Queries) {
         bench_queries(&args).await?;
+    }
+    if run(Which::Objects) {
+        crate::bench_scale::bench_objects(args.objects, args.seed).await?;
+    }
+    if run(Which::Scale) {
+        crate::bench_scale::bench_scale(args.scale_records, args.seed).await?;
     }
     Ok(())
 }
@@ -103,6 +119,7 @@ async fn bench_queries(args: &BenchArgs) -> Result<(), CliError> {
             app_id: format!("bench:{done}"),
             rows,
             quarantine: Vec::new(),
+            ..Input::default()
         }])
         .await
         .map_err(|e| CliError::Usage(e.to_string()))?;

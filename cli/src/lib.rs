@@ -1,9 +1,10 @@
 //! The local runner's building blocks: post sources (generator, JSONL, database), the original
 //! clients' wire format, the API server (`serve`), the client (`emulate`), the backfill
-//! (`process`), the queries, and `run`, which strings them together. The `pinpipe` binary is a
+//! (`process`), the local raw landing (`spool`), the queries, and `run`, which strings them together. The `pinpipe` binary is a
 //! thin command-line front over them.
 
 pub mod bench;
+pub mod bench_scale;
 pub mod db;
 pub mod emulate;
 pub mod posts;
@@ -11,6 +12,7 @@ pub mod process;
 pub mod query;
 pub mod run;
 pub mod serve;
+pub mod spool;
 pub mod wire;
 
 /// Errors the runner reports to the user before exiting non-zero.
@@ -26,6 +28,8 @@ pub enum CliError {
     Query(#[from] lake::queries::QueryError),
     #[error("batch-clean: {0}")]
     BatchClean(#[from] batch_clean::BatchCleanError),
+    #[error("raw landing: {0}")]
+    Spool(#[from] spool::SpoolError),
     #[error("source database: {0}")]
     Db(#[from] db::DbError),
     #[error("{0}")]

@@ -1,6 +1,6 @@
 //! `pinpipe run`: the whole pipeline on the embedded default — posts through the ingest API's
 //! handler (in-process, with the original clients' exact request bytes) down the batch path
-//! (raw objects in a local directory, then batch-clean), the stream path (an in-process stream
+//! (the durable spool, one raw object per flush in a local directory, then batch-clean), the stream path (an in-process stream
 //! whose batches reach stream-clean as real `KinesisEvent`s), or both, into Delta tables in a
 //! local lake — then a summary of what each table holds.
 
@@ -48,6 +48,8 @@ pub struct RunArgs {
     /// its two emulators side by side).
     #[arg(long, value_enum, default_value_t = IngestPath::Batch)]
     pub path: IngestPath,
+    #[command(flatten)]
+    pub landing: crate::spool::LandingArgs,
 }
 
 /// The ingest paths a post can take.
@@ -93,6 +95,7 @@ pub async fn run(args: RunArgs) -> Result<(), CliError> {
         stream: crate::serve::StreamKind::Memory,
         interval_ms: 250,
         batch_size: args.batch_size,
+        landing: args.landing.clone(),
     };
     let server = crate::serve::start(&serve).await?;
     let posts = match &args.from_dir {

@@ -1,22 +1,24 @@
 //! `pinpipe serve`: the ingest API over HTTP on localhost, served by the same
 //! `ingest_api::handle` Lambda runs.
 //!
-//! On the embedded default, batch records land in a local raw directory and stream records go
-//! on an in-process stream; a background worker cleans both into the local lake as records
-//! arrive (landed objects are picked up every `--interval`, in batches, and the stream is
-//! handed to stream-clean as `KinesisEvent`s). With `--raw s3://…` and `--stream kinesis` the
-//! API talks to S3 and Kinesis (real, or local endpoints via `AWS_ENDPOINT_URL`) and leaves the
-//! cleaning to the deployed functions. Ctrl-C stops accepting requests, then flushes pending
-//! work before exiting.
+//! On the embedded default, batch records go to a durable spool that lands one object per flush
+//! in a local raw directory (see [`crate::spool`]), and stream records go on an in-process
+//! stream; a background worker cleans both into the local lake as records arrive (landed
+//! objects are picked up every `--interval`, in batches, and the stream is handed to
+//! stream-clean as `KinesisEvent`s). With `--raw s3://…` and `--stream kinesis` the API lands in
+//! S3 and puts on Kinesis (real, or local endpoints via `AWS_ENDPOINT_URL`) and leaves the
+//! cleaning to the deployed functions. Ctrl-C stops accepting requests, then flushes the spool
+//! and the pending cleaning, in that order, before exiting.
 
 use crate::run::{flush_stream, LOCAL_RAW_BUCKET};
+use crate::spool::{LandingArgs, LandingKind, Spool};
 use crate::CliError;
 use batch_clean::objects::{list_landed, s3_put_event};
 use batch_clean::{BatchCleanDeps, BatchReport, RawStores};
 use bytes::Bytes;
 use clap::{Args, ValueEnum};
 use ingest_api::limits::MAX_BODY_BYTES;
-use ingest_api::{IngestDeps, KinesisSink, MemoryStream, RawLanding};
+use ingest_api::{IngestDeps, KinesisSink, Landing, MemoryStream, RawLanding};
 use lake::Lake;
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
@@ -58,6 +60,8 @@ pub struct ServeArgs {
     /// Most objects cleaned per batch-clean invocation.
     #[arg(long, default_value_t = 1000)]
     pub batch_size: usize,
+    #[command(flatten)]
+    pub landing: LandingArgs,
 }
 
 /// What the background cleaners did while the server ran.
@@ -71,24 +75,30 @@ pub struct CleanTotals {
 pub struct RunningServer {
     pub addr: SocketAddr,
     pub description: String,
-    stop: watch::Sender<bool>,
+    stop_server: watch::Sender<bool>,
+    stop_worker: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     worker: JoinHandle<CleanTotals>,
 }
 
 impl RunningServer {
-    /// Stops accepting requests, lets in-flight ones finish, flushes pending cleaning, and
-    /// returns what the cleaners did.
+    /// Stops accepting requests and lets in-flight ones finish; then the worker flushes the
+    /// spool and cleans what is pending, and this returns what the cleaners did. The worker is
+    /// told only after the server has stopped, so nothing accepted arrives after its last round.
     pub async fn shutdown(self) -> Result<CleanTotals, CliError> {
-        let _ = self.stop.send(true);
-        match self.server.await {
+        let _ = self.stop_server.send(true);
+        let served = self.server.await;
+        let _ = self.stop_worker.send(true);
+        let totals = self
+            .worker
+            .await
+            .map_err(|e| CliError::Usage(format!("cleaner task: {e}")));
+        match served {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(CliError::Usage(format!("server: {e}"))),
             Err(e) => return Err(CliError::Usage(format!("server task: {e}"))),
         }
-        self.worker
-            .await
-            .map_err(|e| CliError::Usage(format!("cleaner task: {e}")))
+        totals
     }
 }
 
@@ -119,7 +129,18 @@ pub fn raw_landing(raw: &str) -> Result<(RawLanding, Option<std::path::PathBuf>)
 
 /// Starts the API and, on the embedded default, the background cleaners.
 pub async fn start(args: &ServeArgs) -> Result<RunningServer, CliError> {
-    let (landing, local_raw) = raw_landing(&args.raw)?;
+    let (target, local_raw) = raw_landing(&args.raw)?;
+    let mut recovered = 0;
+    let (landing, spool): (Arc<dyn Landing>, Option<Arc<Spool>>) = match args.landing.landing {
+        LandingKind::Spool => {
+            let dir = args.landing.spool_dir(&args.raw);
+            let (spool, left) = Spool::open(&dir, target.clone(), args.landing.limits()).await?;
+            recovered = left.records;
+            let spool = Arc::new(spool);
+            (spool.clone(), Some(spool))
+        }
+        LandingKind::Direct => (Arc::new(target.clone()), None),
+    };
     let memory = Arc::new(MemoryStream::new());
     let stream: Arc<dyn ingest_api::StreamSink> = match args.stream {
         StreamKind::Memory => memory.clone(),
@@ -129,7 +150,7 @@ pub async fn start(args: &ServeArgs) -> Result<RunningServer, CliError> {
         }
     };
     let ingest = Arc::new(IngestDeps {
-        raw: landing.clone(),
+        raw: landing,
         stream,
     });
     let cleans_batch = local_raw.is_some();
@@ -148,10 +169,10 @@ pub async fn start(args: &ServeArgs) -> Result<RunningServer, CliError> {
     let addr = listener
         .local_addr()
         .map_err(|e| CliError::Usage(e.to_string()))?;
-    let (stop, stopped) = watch::channel(false);
+    let (stop_server, mut server_stop) = watch::channel(false);
+    let (stop_worker, worker_stop) = watch::channel(false);
 
     let app = axum::Router::new().fallback(api).with_state(ingest);
-    let mut server_stop = stopped.clone();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -165,7 +186,7 @@ pub async fn start(args: &ServeArgs) -> Result<RunningServer, CliError> {
             .as_ref()
             .filter(|_| cleans_batch)
             .map(|lake| BatchCleanDeps {
-                raw: RawStores::Fixed(landing.store().clone()),
+                raw: RawStores::Fixed(target.store().clone()),
                 lake: lake.clone(),
             }),
         stream: lake
@@ -173,8 +194,10 @@ pub async fn start(args: &ServeArgs) -> Result<RunningServer, CliError> {
             .filter(|_| cleans_stream)
             .map(|lake| (memory.clone(), StreamCleanDeps { lake: lake.clone() })),
         batch_size: args.batch_size,
+        spool: spool.clone(),
     };
-    let worker = tokio::spawn(worker.run(Duration::from_millis(args.interval_ms.max(10)), stopped));
+    let worker =
+        tokio::spawn(worker.run(Duration::from_millis(args.interval_ms.max(10)), worker_stop));
 
     let batch_to = match &local_raw {
         Some(dir) => format!(
@@ -184,15 +207,29 @@ pub async fn start(args: &ServeArgs) -> Result<RunningServer, CliError> {
         ),
         None => format!("{} (cleaned by the deployed batch-clean)", args.raw),
     };
+    let batch_to = match &spool {
+        Some(spool) => format!(
+            "spool {} (one object per {}) → {batch_to}",
+            spool.dir().display(),
+            spool.limits().describe()
+        ),
+        None => format!("one object per request → {batch_to}"),
+    };
     let stream_to = match args.stream {
         StreamKind::Memory => format!("in-process stream (cleaned into {})", args.lake),
         StreamKind::Kinesis => "Kinesis (cleaned by the deployed stream-clean)".to_string(),
     };
-    let description = format!("batch records → {batch_to}; stream records → {stream_to}");
+    let mut description = format!("batch records → {batch_to}; stream records → {stream_to}");
+    if recovered > 0 {
+        description.push_str(&format!(
+            "; landed {recovered} records an earlier run left in the spool"
+        ));
+    }
     Ok(RunningServer {
         addr,
         description,
-        stop,
+        stop_server,
+        stop_worker,
         server,
         worker,
     })
@@ -220,6 +257,7 @@ struct Worker {
     batch: Option<BatchCleanDeps>,
     stream: Option<(Arc<MemoryStream>, StreamCleanDeps)>,
     batch_size: usize,
+    spool: Option<Arc<Spool>>,
 }
 
 impl Worker {
@@ -232,6 +270,20 @@ impl Worker {
                 r = stop.wait_for(|s| *s) => r.is_ok(),
             };
             let stopping = stopped || *stop.borrow();
+            if let Some(spool) = &self.spool {
+                if stopping {
+                    let pending = spool.pending_records().await;
+                    if pending > 0 {
+                        println!("flushing {pending} spooled records…");
+                    }
+                }
+                if let Err(e) = spool.flush(stopping).await {
+                    tracing::error!(error = %e, "flushing the spool failed; its records stay on disk and land on the next flush or start");
+                    if stopping {
+                        eprintln!("error: {e}: the records stay in the spool and land when pinpipe serve or run starts again");
+                    }
+                }
+            }
             self.round(&mut cleaned, &mut totals).await;
             if stopping {
                 return totals;
@@ -275,15 +327,44 @@ impl Worker {
     }
 }
 
-/// `pinpipe serve`: runs until Ctrl-C.
+/// Waits for Ctrl-C or SIGTERM (what `kill`, systemd and container runtimes send). The
+/// handlers are in place when this returns, so a signal that arrives before the future is
+/// awaited is not lost.
+fn stop_signal() -> Result<impl std::future::Future<Output = ()>, CliError> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let handler =
+            |kind| signal(kind).map_err(|e| CliError::Usage(format!("cannot handle signals: {e}")));
+        let (mut interrupt, mut terminate) = (
+            handler(SignalKind::interrupt())?,
+            handler(SignalKind::terminate())?,
+        );
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
+}
+
+/// `pinpipe serve`: runs until Ctrl-C or SIGTERM.
 pub async fn serve(args: ServeArgs) -> Result<(), CliError> {
+    let stop = stop_signal()?;
     let server = start(&args).await?;
     println!(
         "pinpipe serve: listening on http://{} — {}",
         server.addr, server.description
     );
-    println!("(Ctrl-C to stop; pending records are cleaned before exit)");
-    let _ = tokio::signal::ctrl_c().await;
+    println!("(Ctrl-C or SIGTERM to stop; pending records are landed and cleaned before exit)");
+    stop.await;
     println!("\nstopping: finishing requests and flushing pending records…");
     let totals = server.shutdown().await?;
     print_totals(&totals, crate::run::IngestPath::Both);

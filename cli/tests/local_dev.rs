@@ -24,7 +24,16 @@ struct Serve {
 impl Serve {
     fn start(dir: &Path) -> Serve {
         let mut child = pinpipe()
-            .args(["serve", "--port", "0", "--interval-ms", "200", "--raw"])
+            .args([
+                "serve",
+                "--port",
+                "0",
+                "--interval-ms",
+                "200",
+                "--flush-ms",
+                "300",
+            ])
+            .arg("--raw")
             .arg(dir.join("raw"))
             .arg("--lake")
             .arg(dir.join("lake"))
@@ -39,8 +48,14 @@ impl Serve {
             .find(|w| w.starts_with("http://127.0.0.1:"))
             .unwrap_or_else(|| panic!("no address in the startup line: {line}"))
             .to_string();
-        assert!(line.contains("batch records → raw directory"), "{line}");
+        assert!(line.contains("batch records → spool"), "{line}");
         Serve { child, url, stdout }
+    }
+
+    /// `kill -9`: no shutdown, no flush.
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
     }
 
     /// Ctrl-C, then everything it printed until it exited.
@@ -105,7 +120,7 @@ async fn serve_takes_the_original_clients_requests_on_both_routes() {
     }
     let printed = serve.stop();
     assert!(
-        printed.contains("batch-clean: 23 objects, 23 records in → 23 rows written"),
+        printed.contains("objects, 23 records in → 23 rows written"),
         "{printed}"
     );
     assert!(
@@ -152,7 +167,7 @@ fn emulate_against_serve_is_all_accepted_and_the_lake_holds_what_was_sent() {
     );
     let printed = serve.stop();
     assert!(
-        printed.contains("batch-clean: 600 objects, 600 records in → 600 rows written"),
+        printed.contains("objects, 600 records in → 600 rows written"),
         "{printed}"
     );
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -174,6 +189,82 @@ fn emulate_against_serve_is_all_accepted_and_the_lake_holds_what_was_sent() {
         .output_within_limit();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stdout).contains("0 accepted, 3 rejected (3 × no answer)"));
+}
+
+/// One client of the kill test: posts one-record geo requests with its own `ind`s until the
+/// server stops answering; returns (sent, acknowledged).
+async fn post_until_refused(url: String, client: i64, limit: i64) -> (Vec<i64>, Vec<i64>) {
+    let http = reqwest::Client::new();
+    let (mut sent, mut acked) = (Vec::new(), Vec::new());
+    for n in 0..limit {
+        let ind = client * 1_000_000 + n;
+        let row = serde_json::json!({"ind": ind, "timestamp": "2020-08-28 03:52:47",
+            "latitude": -89.9787, "longitude": -173.293, "country": "Albania"});
+        sent.push(ind);
+        let answer = http
+            .post(format!("{url}/topics/0a5e6ec37a2f.geo"))
+            .header("Content-Type", "application/vnd.kafka.json.v2+json")
+            .body(pinpipe::wire::kafka_body(&row))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await;
+        match answer {
+            Ok(r) if r.status() == 200 => acked.push(ind),
+            _ => break,
+        }
+    }
+    (sent, acked)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_of_serve_under_load_loses_no_acknowledged_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start(dir.path());
+    // Eight clients, at most 2,000 requests each; the server is killed mid-load.
+    let clients: Vec<_> = (1..=8)
+        .map(|c| tokio::spawn(post_until_refused(serve.url.clone(), c, 2_000)))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    serve.kill();
+    let (mut sent, mut acked) = (Vec::new(), Vec::new());
+    for client in clients {
+        let (s, a) = client.await.unwrap();
+        sent.extend(s);
+        acked.extend(a);
+    }
+    assert!(
+        acked.len() > 50,
+        "the load ran: {} acknowledged",
+        acked.len()
+    );
+    assert!(acked.len() < 16_000, "the kill came mid-load");
+
+    // Restart: the spool the killed process left is landed, and Ctrl-C cleans it all.
+    let printed = Serve::start(dir.path()).stop();
+    let lake = Lake::open(dir.path().join("lake").to_str().unwrap()).unwrap();
+    let mut inds: Vec<i64> = lake
+        .read_rows("geo")
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r["ind"].as_i64().unwrap())
+        .collect();
+    inds.sort();
+    let distinct: std::collections::BTreeSet<i64> = inds.iter().copied().collect();
+    assert_eq!(inds.len(), distinct.len(), "no record twice");
+    let missing: Vec<&i64> = acked.iter().filter(|i| !distinct.contains(i)).collect();
+    assert!(
+        missing.is_empty(),
+        "acknowledged but lost: {missing:?}\n{printed}"
+    );
+    // Beyond the acknowledged ones, only records whose answer the kill cut off (one per client).
+    let sent: std::collections::BTreeSet<i64> = sent.into_iter().collect();
+    assert!(distinct.is_subset(&sent));
+    assert!(
+        distinct.len() - acked.len() <= 8,
+        "{} extra",
+        distinct.len() - acked.len()
+    );
 }
 
 #[test]
@@ -300,6 +391,7 @@ async fn emulating_from_postgres_fills_the_lake_with_the_expected_rows() {
         stream: pinpipe::serve::StreamKind::Memory,
         interval_ms: 100,
         batch_size: 1000,
+        landing: Default::default(),
     };
     let server = pinpipe::serve::start(&serve).await.unwrap();
     let args = pinpipe::emulate::EmulateArgs {

@@ -35,9 +35,10 @@ async fn pinpipe_run_with_its_defaults_prints_its_summary_and_leaves_readable_de
     );
     for line in [
         "ingest API: 3000 requests, 3000 × 200",
-        "batch-clean: 3000 objects, 3000 records in → 3000 rows written, 0 quarantined",
+        // The spool lands each topic's records as one object when the run stops.
+        "batch-clean: 3 objects, 3000 records in → 3000 rows written, 0 quarantined",
         // The backfill finds every landed object already cleaned.
-        "process: 3000 objects checked, 0 new rows written",
+        "process: 3 objects checked, 0 new rows written",
         "  pin            1000 rows",
         "  geo            1000 rows",
         "  user           1000 rows",
@@ -53,7 +54,8 @@ async fn pinpipe_run_with_its_defaults_prints_its_summary_and_leaves_readable_de
             "{table}"
         );
         assert_eq!(lake.count_rows(table).await.unwrap(), 1000, "{table}");
-        // The commits record every object they cleaned as an application transaction.
+        // The commits record every object they cleaned as an application transaction: one
+        // object per topic, not one per request.
         let mut txns = 0;
         for entry in std::fs::read_dir(lake_dir.join(table).join("_delta_log")).unwrap() {
             let path = entry.unwrap().path();
@@ -65,7 +67,7 @@ async fn pinpipe_run_with_its_defaults_prints_its_summary_and_leaves_readable_de
                     .count();
             }
         }
-        assert_eq!(txns, 1000, "{table}");
+        assert_eq!(txns, 1, "{table}");
     }
     assert!(
         stdout.contains("\nq3b_country_with_top_poster (1 rows)"),
@@ -128,8 +130,7 @@ fn pinpipe_run_down_both_paths_reports_what_each_wrote() {
         "{stdout}"
     );
     assert!(
-        stdout
-            .contains("batch-clean: 120 objects, 120 records in → 120 rows written, 0 quarantined"),
+        stdout.contains("batch-clean: 3 objects, 120 records in → 120 rows written, 0 quarantined"),
         "{stdout}"
     );
     assert!(

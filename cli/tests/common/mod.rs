@@ -141,7 +141,7 @@ impl Env {
 
     pub fn ingest(&self) -> IngestDeps {
         IngestDeps {
-            raw: self.landing.clone(),
+            raw: std::sync::Arc::new(self.landing.clone()),
             stream: self.stream.clone(),
         }
     }
