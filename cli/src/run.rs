@@ -219,8 +219,9 @@ pub async fn post_all(
 }
 
 /// Hands everything waiting on the in-process stream to stream-clean, as `KinesisEvent`s of up
-/// to `batch` records per stream. Records stream-clean reports as failed are put back and the
-/// run stops with an error (the lake could not be written).
+/// to `batch` records per stream. Records stream-clean reports as failed, and every drained
+/// batch not handed over yet, are put back, and the run stops with an error (the lake could not
+/// be written); a later call hands them over again.
 pub async fn flush_stream(
     stream: &MemoryStream,
     deps: &StreamCleanDeps,
@@ -233,7 +234,8 @@ pub async fn flush_stream(
         if drained.is_empty() {
             break;
         }
-        for (name, records) in drained {
+        let mut drained = drained.into_iter();
+        while let Some((name, records)) = drained.next() {
             let event_records: Vec<(String, String, Vec<u8>)> = records
                 .iter()
                 .map(|r| {
@@ -259,6 +261,10 @@ pub async fn flush_stream(
                     .unwrap_or(0);
                 let failed = records.len() - from;
                 stream.requeue(&name, records.into_iter().skip(from).collect());
+                // The other streams' drained batches were not handed over: put them back too.
+                for (other, rest) in drained {
+                    stream.requeue(&other, rest);
+                }
                 bar.finish_and_clear();
                 return Err(CliError::Usage(format!(
                     "stream-clean could not write the lake: {failed} records of {name} are still pending (see the log above)"

@@ -170,3 +170,32 @@ async fn put_records_list_and_describe() {
     );
     assert_eq!(env.flush_stream().await.counts.rows_written, 7);
 }
+
+/// When the lake cannot take one stream's batch, every stream's drained records stay pending
+/// (none is dropped) and land once the lake is back.
+#[tokio::test]
+async fn serve_drops_stream_records_when_one_stream_fails_to_write() {
+    let env = Env::new();
+    for table in ["pin", "geo", "user"] {
+        let stream = format!("streaming-0a5e6ec37a2f-{table}");
+        let row: Value = serde_json::from_str(&fixture_lines(table)[0]).unwrap();
+        let (status, body) = env.call(original_put(&stream, &row)).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    // The geo table's location is a file: its commit fails, as an unwritable store would.
+    let geo = env.dir.path().join("lake").join("geo");
+    std::fs::write(&geo, b"not a table").unwrap();
+    let deps = stream_clean::StreamCleanDeps {
+        lake: env.lake().clone(),
+    };
+    let failed = pinpipe::run::flush_stream(&env.stream, &deps, 10_000).await;
+    assert!(failed.is_err());
+    // geo is handed over first: pin's and user's drained batches must not be dropped.
+    assert_eq!(env.stream.pending(), 3);
+    std::fs::remove_file(&geo).unwrap();
+    let report = env.flush_stream().await;
+    assert_eq!(report.counts.rows_written, 3);
+    for table in ["pin", "geo", "user"] {
+        assert_eq!(env.lake().count_rows(table).await.unwrap(), 1, "{table}");
+    }
+}
