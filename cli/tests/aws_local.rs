@@ -353,3 +353,58 @@ async fn the_functions_on_local_s3_and_kinesis() {
         );
     }
 }
+
+/// An object whose key was overwritten after its event is read at the version the event named:
+/// the old event lands nothing (the new version's event covers it), the new one its own rows.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_overwritten_key_is_read_at_the_version_its_event_names() {
+    let endpoint = endpoint();
+    configure_environment(&endpoint);
+    let run = format!("{}", std::process::id());
+    let (raw_bucket, lake_bucket) = (format!("raw-ow-{run}"), format!("lake-ow-{run}"));
+    create_bucket(&endpoint, &raw_bucket).await;
+    create_bucket(&endpoint, &lake_bucket).await;
+    let raw_store = object_store::aws::AmazonS3Builder::from_env()
+        .with_bucket_name(&raw_bucket)
+        .build()
+        .unwrap();
+    let key = "topics/p.geo/dt=2026-11-28/object.ndjson";
+    let geo = |ind: i64| {
+        format!("{{\"ind\": {ind}, \"timestamp\": \"2020-01-01 00:00:00\", \"latitude\": 1.5, \"longitude\": 2.5, \"country\": \"Chile\"}}\n")
+    };
+    let mut versions = Vec::new();
+    for ind in [1, 2] {
+        raw_store
+            .put(&object_store::path::Path::from(key), geo(ind).into())
+            .await
+            .unwrap();
+        let listed = pinpipe::process::list(&raw_store, &raw_bucket, "topics")
+            .await
+            .unwrap();
+        versions.push(listed[0].clone());
+    }
+    assert_ne!(versions[0].etag, versions[1].etag);
+    let deps = batch_clean::BatchCleanDeps {
+        raw: batch_clean::RawStores::s3(),
+        lake: Lake::open(&format!("s3://{lake_bucket}/lake")).unwrap(),
+    };
+    let old = batch_clean::objects::s3_put_event(&versions[..1]);
+    let report = batch_clean::handle_s3(&old, &deps).await.unwrap();
+    assert_eq!(
+        (
+            report.objects,
+            report.missing_objects,
+            report.counts.rows_written
+        ),
+        (0, 1, 0)
+    );
+    let new = batch_clean::objects::s3_put_event(&versions[1..]);
+    let report = batch_clean::handle_s3(&new, &deps).await.unwrap();
+    assert_eq!((report.objects, report.counts.rows_written), (1, 1));
+    let inds: Vec<Value> = common::spec_rows(&deps.lake, "geo")
+        .await
+        .iter()
+        .map(|r| r["ind"].clone())
+        .collect();
+    assert_eq!(inds, vec![Value::from(2)]);
+}

@@ -452,3 +452,65 @@ async fn sink_files_delivered_shuffled_in_several_invocations_land_exactly_once(
         .unwrap();
     assert_eq!(committed.len(), 3);
 }
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A local object's identity is its bytes: a copy of the raw tree, or an object written again
+/// unchanged, adds nothing to a lake that holds it.
+#[tokio::test]
+async fn process_re_ingests_unchanged_local_objects_whose_file_identity_changed() {
+    let env = Env::new();
+    for table in ["pin", "geo", "user"] {
+        env.put_raw(
+            &format!("topics/0a5e6ec37a2f.{table}/dt=2026-11-28/{table}.ndjson"),
+            &(fixture_lines(table).join("\n") + "\n"),
+        )
+        .await;
+    }
+    assert_eq!(env.clean_landed().await.counts.rows_written, 23);
+
+    let copy = env.dir.path().join("raw2");
+    copy_tree(&env.dir.path().join("raw"), &copy);
+    let copied = batch_clean::BatchCleanDeps {
+        raw: batch_clean::RawStores::local_dir(&copy).unwrap(),
+        lake: env.lake().clone(),
+    };
+    let objects = batch_clean::objects::list_landed(
+        &object_store::local::LocalFileSystem::new_with_prefix(&copy).unwrap(),
+        BUCKET,
+    )
+    .await
+    .unwrap();
+    let event = batch_clean::objects::s3_put_event(&objects);
+    let report = batch_clean::handle_s3(&event, &copied).await.unwrap();
+    assert_eq!(
+        (report.counts.rows_written, report.counts.already_committed),
+        (0, 23)
+    );
+
+    // The same bytes written again: a new inode and time, the same object.
+    env.put_raw(
+        "topics/0a5e6ec37a2f.geo/dt=2026-11-28/geo.ndjson",
+        &(fixture_lines("geo").join("\n") + "\n"),
+    )
+    .await;
+    let report = env.clean_landed().await;
+    assert_eq!(
+        (report.counts.rows_written, report.counts.already_committed),
+        (0, 23)
+    );
+    for table in ["pin", "geo", "user"] {
+        assert_eq!(spec_rows(env.lake(), table).await, expected_clean(table));
+    }
+}

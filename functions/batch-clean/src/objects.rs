@@ -7,8 +7,9 @@ use bytes::Bytes;
 use chrono::Utc;
 use futures::{StreamExt, TryStreamExt};
 use lake::QuarantineRow;
+use md5::{Digest, Md5};
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::{GetOptions, ObjectStore, ObjectStoreExt};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -25,11 +26,18 @@ pub struct ObjectRef {
     pub etag: Option<String>,
 }
 
-/// Where raw objects are read from: S3 (a client per bucket, built on first use from the AWS
-/// environment), or one fixed store for every bucket (a local directory on the embedded default).
+/// Where raw objects are read from, and how an object's identity (the `<etag>` of its app id)
+/// is told.
 #[derive(Debug, Clone)]
 pub enum RawStores {
+    /// One fixed store for every bucket: a local directory on the embedded default. Its ETags
+    /// come from the file's inode, size and time, which change when the same bytes are copied
+    /// or rewritten, so an object's identity is the MD5 of its bytes (as S3's ETag of a single
+    /// PUT is): a copied raw tree, or a file written again unchanged, is not ingested twice.
     Fixed(Arc<dyn ObjectStore>),
+    /// S3, a client per bucket, built on first use from the AWS environment. An object named
+    /// by an event with an ETag is read at that version (`If-Match`): if the key was overwritten
+    /// since, the newer version's own event covers it and this one is skipped.
     S3(Arc<Mutex<HashMap<String, Arc<dyn ObjectStore>>>>),
 }
 
@@ -70,7 +78,8 @@ impl RawStores {
         }
     }
 
-    /// Reads one object: its ETag and bytes, or `None` if it no longer exists.
+    /// Reads one object: its identity and bytes, or `None` if it no longer exists (or, on S3,
+    /// no longer is the version its event named).
     pub async fn fetch(
         &self,
         object: &ObjectRef,
@@ -81,24 +90,38 @@ impl RawStores {
             key: object.key.clone(),
             source,
         };
-        let result = match store.get(&Path::from(object.key.as_str())).await {
+        let fixed = matches!(self, RawStores::Fixed(_));
+        let options = GetOptions {
+            if_match: object.etag.clone().filter(|_| !fixed).map(|e| quoted(&e)),
+            ..GetOptions::default()
+        };
+        let result = match store
+            .get_opts(&Path::from(object.key.as_str()), options)
+            .await
+        {
             Ok(r) => r,
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(object_store::Error::Precondition { .. }) => {
+                tracing::warn!(bucket = %object.bucket, key = %object.key, etag = ?object.etag,
+                    "object was overwritten since its event; the newer version's event covers it");
+                return Ok(None);
+            }
             Err(e) => return Err(read_err(e)),
         };
-        let etag = object
-            .etag
-            .clone()
-            .or_else(|| result.meta.e_tag.clone())
-            .unwrap_or_else(|| {
-                format!(
-                    "{}-{}",
-                    result.meta.size,
-                    result.meta.last_modified.timestamp_micros()
-                )
-            });
+        let meta_etag = result.meta.e_tag.clone();
         let bytes = result.bytes().await.map_err(read_err)?;
-        Ok(Some((etag.trim_matches('"').to_string(), bytes)))
+        let etag = if fixed {
+            format!("{:x}", Md5::digest(&bytes))
+        } else {
+            object
+                .etag
+                .clone()
+                .or(meta_etag)
+                .unwrap_or_default()
+                .trim_matches('"')
+                .to_string()
+        };
+        Ok(Some((etag, bytes)))
     }
 
     /// Reads the objects concurrently, keeping their order.
@@ -112,6 +135,11 @@ impl RawStores {
             .try_collect()
             .await
     }
+}
+
+/// An ETag as HTTP carries it, in double quotes.
+fn quoted(etag: &str) -> String {
+    format!("\"{}\"", etag.trim_matches('"'))
 }
 
 /// Decodes a key as S3 event notifications encode it (`+` for space, `%XX` escapes).
