@@ -34,9 +34,7 @@ fn source(raw: &str) -> Result<(Arc<dyn ObjectStore>, RawStores, String, String)
                 "" => "topics".to_string(),
                 p => p.to_string(),
             };
-            let store = object_store::aws::AmazonS3Builder::from_env()
-                .with_bucket_name(bucket)
-                .build()?;
+            let store = batch_clean::objects::s3_store(bucket)?;
             Ok((Arc::new(store), RawStores::s3(), bucket.to_string(), prefix))
         }
         None => {

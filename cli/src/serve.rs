@@ -107,9 +107,7 @@ pub fn raw_landing(raw: &str) -> Result<(RawLanding, Option<std::path::PathBuf>)
     match raw.strip_prefix("s3://") {
         Some(rest) => {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            let s3 = object_store::aws::AmazonS3Builder::from_env()
-                .with_bucket_name(bucket)
-                .build()?;
+            let s3 = batch_clean::objects::s3_store(bucket)?;
             let store: Arc<dyn object_store::ObjectStore> = if prefix.trim_matches('/').is_empty() {
                 Arc::new(s3)
             } else {

@@ -75,7 +75,7 @@ impl Lake {
     /// As [`Lake::open`], with explicit delta-rs storage options (e.g. `AWS_ENDPOINT_URL`).
     pub fn open_with_options(
         root: &str,
-        storage_options: HashMap<String, String>,
+        mut storage_options: HashMap<String, String>,
     ) -> Result<Lake, LakeError> {
         let bad = |reason: String| LakeError::BadRoot {
             root: root.to_string(),
@@ -96,7 +96,16 @@ impl Lake {
                         .map_err(|e| bad(format!("cannot create it: {e}")))?;
                 }
             }
-            "s3" | "s3a" => REGISTER_S3.call_once(|| deltalake::aws::register_handlers(None)),
+            "s3" | "s3a" => {
+                REGISTER_S3.call_once(|| deltalake::aws::register_handlers(None));
+                // A local S3-compatible endpoint over plain http works from AWS_ENDPOINT_URL
+                // alone; delta-rs refuses http unless told.
+                if shared::runtime::endpoint_is_plain_http() {
+                    storage_options
+                        .entry("AWS_ALLOW_HTTP".into())
+                        .or_insert_with(|| "true".into());
+                }
+            }
             other => {
                 return Err(bad(format!(
                     "unsupported scheme `{other}`: use a path, file:// or s3://"

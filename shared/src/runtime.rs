@@ -14,6 +14,12 @@ pub fn init_json_logs() {
         .init();
 }
 
+/// True when `AWS_ENDPOINT_URL` names a plain `http://` endpoint (a local S3-compatible server,
+/// as with `cargo lambda watch`): the S3 clients refuse http unless told, so they are told.
+pub fn endpoint_is_plain_http() -> bool {
+    std::env::var("AWS_ENDPOINT_URL").is_ok_and(|url| url.trim().starts_with("http://"))
+}
+
 /// The value of a required environment variable, or an error naming it and saying what to set.
 pub fn required_env(name: &str, what: &str) -> Result<String, String> {
     std::env::var(name).map_err(|_| format!("{name} is not set: set it to {what}"))

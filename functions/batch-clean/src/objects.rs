@@ -63,15 +63,13 @@ impl RawStores {
                 if let Some(store) = cache.get(bucket) {
                     return Ok(store.clone());
                 }
-                let store: Arc<dyn ObjectStore> = Arc::new(
-                    object_store::aws::AmazonS3Builder::from_env()
-                        .with_bucket_name(bucket)
-                        .build()
-                        .map_err(|source| BatchCleanError::RawStore {
+                let store: Arc<dyn ObjectStore> =
+                    Arc::new(
+                        s3_store(bucket).map_err(|source| BatchCleanError::RawStore {
                             bucket: bucket.to_string(),
                             source,
                         })?,
-                );
+                    );
                 cache.insert(bucket.to_string(), store.clone());
                 Ok(store)
             }
@@ -134,6 +132,17 @@ impl RawStores {
             .buffered(FETCH_CONCURRENCY)
             .try_collect()
             .await
+    }
+}
+
+/// An S3 client for `bucket` from the AWS environment; a plain-http `AWS_ENDPOINT_URL` (a local
+/// S3-compatible server) works without also setting `AWS_ALLOW_HTTP`.
+pub fn s3_store(bucket: &str) -> Result<object_store::aws::AmazonS3, object_store::Error> {
+    let builder = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+    if shared::runtime::endpoint_is_plain_http() {
+        builder.with_allow_http(true).build()
+    } else {
+        builder.build()
     }
 }
 

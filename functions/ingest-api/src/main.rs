@@ -25,9 +25,12 @@ async fn main() -> Result<(), Error> {
         Ok("direct") => {
             let bucket =
                 shared::runtime::required_env("RAW_BUCKET", "the raw landing bucket's name")?;
-            let store = object_store::aws::AmazonS3Builder::from_env()
-                .with_bucket_name(&bucket)
-                .build()?;
+            let mut store =
+                object_store::aws::AmazonS3Builder::from_env().with_bucket_name(&bucket);
+            if shared::runtime::endpoint_is_plain_http() {
+                store = store.with_allow_http(true);
+            }
+            let store = store.build()?;
             Arc::new(RawLanding::new(Arc::new(store)))
         }
         Ok(other) => {
