@@ -514,3 +514,88 @@ async fn process_re_ingests_unchanged_local_objects_whose_file_identity_changed(
         assert_eq!(spec_rows(env.lake(), table).await, expected_clean(table));
     }
 }
+
+async fn put_bytes(env: &Env, key: &str, bytes: Vec<u8>) {
+    use object_store::ObjectStoreExt;
+    env.landing
+        .store()
+        .put(&object_store::path::Path::from(key), bytes.into())
+        .await
+        .unwrap();
+}
+
+/// A BOM no longer costs the first record, gzip objects are read, and a record that is not
+/// UTF-8 (or an object that cannot be read at all) is quarantined with its exact bytes.
+#[tokio::test]
+async fn raw_objects_with_a_bom_or_gzip_lose_nothing_and_quarantine_keeps_exact_bytes() {
+    use std::io::Write;
+    let env = Env::new();
+    let mut with_bom = b"\xef\xbb\xbf".to_vec();
+    with_bom.extend((fixture_lines("geo").join("\n") + "\n").as_bytes());
+    put_bytes(&env, "topics/p.geo/dt=2026-11-28/bom.ndjson", with_bom).await;
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gzip.write_all((fixture_lines("pin").join("\n") + "\n").as_bytes())
+        .unwrap();
+    put_bytes(
+        &env,
+        "topics/p.pin/dt=2026-11-28/pins.ndjson.gz",
+        gzip.finish().unwrap(),
+    )
+    .await;
+    let bad_line = b"{\"ind\": 1, \"first_name\": \"\xff\xfe\", \"age\": \"x\"}".to_vec();
+    let mut users = (fixture_lines("user").join("\n") + "\n").into_bytes();
+    users.extend(&bad_line);
+    put_bytes(&env, "topics/p.user/dt=2026-11-28/users.ndjson", users).await;
+    let corrupt = vec![0x1f, 0x8b, 0x08, 0x00, 0xde, 0xad, 0xbe, 0xef];
+    put_bytes(
+        &env,
+        "topics/p.user/dt=2026-11-28/broken.ndjson.gz",
+        corrupt.clone(),
+    )
+    .await;
+
+    let report = env.clean_landed().await;
+    assert_eq!(
+        (report.counts.rows_written, report.counts.quarantined),
+        (23, 2)
+    );
+    for table in ["pin", "geo", "user"] {
+        assert_eq!(
+            spec_rows(env.lake(), table).await,
+            expected_clean(table),
+            "{table}"
+        );
+    }
+    let mut quarantined: Vec<(String, Vec<u8>)> = env
+        .lake()
+        .read_rows("quarantine")
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let row = lake::QuarantineRow {
+                source: r["source"].as_str().unwrap().to_string(),
+                record_type: None,
+                raw: r["raw"].as_str().unwrap().to_string(),
+                error: String::new(),
+                quarantined_at: chrono::Utc::now(),
+            };
+            assert!(row.raw.starts_with("base64:"), "{}", row.raw);
+            (row.source.clone(), row.raw_bytes())
+        })
+        .collect();
+    quarantined.sort();
+    assert_eq!(
+        quarantined,
+        vec![
+            (
+                "s3://local-raw/topics/p.user/dt=2026-11-28/broken.ndjson.gz".to_string(),
+                corrupt
+            ),
+            (
+                "s3://local-raw/topics/p.user/dt=2026-11-28/users.ndjson#line=8".to_string(),
+                bad_line
+            ),
+        ]
+    );
+}

@@ -139,6 +139,33 @@ static QUARANTINE_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     ]))
 });
 
+/// Marks a quarantined record's `raw` as base64 of its bytes.
+pub const RAW_BASE64_PREFIX: &str = "base64:";
+
+impl QuarantineRow {
+    /// A record's bytes as `raw` text, so it can be replayed exactly: UTF-8 stays as it is;
+    /// anything else (and text that itself starts with `base64:`) is `base64:<bytes in base64>`.
+    pub fn raw_text(bytes: &[u8]) -> String {
+        use base64::Engine;
+        match std::str::from_utf8(bytes) {
+            Ok(text) if !text.starts_with(RAW_BASE64_PREFIX) => text.to_string(),
+            _ => format!(
+                "{RAW_BASE64_PREFIX}{}",
+                base64::engine::general_purpose::STANDARD.encode(bytes)
+            ),
+        }
+    }
+
+    /// The record's original bytes, read back from `raw`.
+    pub fn raw_bytes(&self) -> Vec<u8> {
+        use base64::Engine;
+        self.raw
+            .strip_prefix(RAW_BASE64_PREFIX)
+            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+            .unwrap_or_else(|| self.raw.as_bytes().to_vec())
+    }
+}
+
 /// A record that could not be cleaned, kept with everything needed to fix and replay it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct QuarantineRow {
@@ -146,7 +173,8 @@ pub struct QuarantineRow {
     pub source: String,
     /// The record type, when the source tells it.
     pub record_type: Option<RecordType>,
-    /// The record's bytes as text (invalid UTF-8 replaced).
+    /// The record's bytes, losslessly: the text itself when it is UTF-8, otherwise
+    /// `base64:` and the bytes in base64 (see [`QuarantineRow::raw_text`]).
     pub raw: String,
     /// Why it could not be cleaned.
     pub error: String,

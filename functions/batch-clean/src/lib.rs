@@ -151,7 +151,14 @@ pub async fn clean_objects(
             continue;
         };
         report.objects += 1;
-        let input = clean_object(object, &etag, &bytes, &mut report);
+        let input = match objects::decoded(&object.key, &bytes) {
+            Ok(text) => clean_object(object, &etag, &text, &mut report),
+            Err(error) => {
+                // Not readable as a whole (a corrupt gzip stream): kept as it is, to replay.
+                report.counts.records_in += 1;
+                unreadable_object(object, &etag, &bytes, error)
+            }
+        };
         inputs.push(input);
     }
     if !extra_quarantine.is_empty() {
@@ -184,6 +191,24 @@ pub async fn clean_objects(
         "batch cleaned"
     );
     Ok(report)
+}
+
+/// An object that could not be decoded at all, as one quarantined record holding its bytes.
+fn unreadable_object(object: &ObjectRef, etag: &str, bytes: &[u8], error: String) -> Input {
+    Input {
+        app_id: format!("s3:{}@{}", object.key, etag),
+        quarantine: vec![(
+            Position::from_int(1),
+            QuarantineRow {
+                source: format!("s3://{}/{}", object.bucket, object.key),
+                record_type: record_type_of_key(&object.key).ok(),
+                raw: QuarantineRow::raw_text(bytes),
+                error,
+                quarantined_at: Utc::now(),
+            },
+        )],
+        ..Input::default()
+    }
 }
 
 /// Cleans one object's records into an [`Input`] for the lake.
@@ -241,7 +266,7 @@ pub fn clean_object(
                 QuarantineRow {
                     source: format!("s3://{}/{}#line={line_no}", object.bucket, object.key),
                     record_type: record_type.as_ref().ok().copied(),
-                    raw: String::from_utf8_lossy(line).into_owned(),
+                    raw: QuarantineRow::raw_text(line),
                     error,
                     quarantined_at: now,
                 },

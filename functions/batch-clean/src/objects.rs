@@ -9,7 +9,7 @@ use futures::{StreamExt, TryStreamExt};
 use lake::QuarantineRow;
 use md5::{Digest, Md5};
 use object_store::path::Path;
-use object_store::{GetOptions, ObjectStore, ObjectStoreExt};
+use object_store::{GetOptions, ObjectStore};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -133,6 +133,33 @@ impl RawStores {
             .try_collect()
             .await
     }
+}
+
+/// The NDJSON text of a raw object: gzip-compressed objects (a `.gz` key, or gzip's magic
+/// bytes, as Firehose and the MSK Connect sink can write them) are decompressed, and a leading
+/// UTF-8 byte-order mark is dropped so the first record parses. `Err` when a gzip stream is
+/// corrupt.
+pub fn decoded<'a>(key: &str, bytes: &'a [u8]) -> Result<std::borrow::Cow<'a, [u8]>, String> {
+    use std::io::Read;
+    const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+    const BOM: &[u8] = b"\xef\xbb\xbf";
+    let text: std::borrow::Cow<'a, [u8]> = if bytes.starts_with(&GZIP_MAGIC) || key.ends_with(".gz")
+    {
+        let mut out = Vec::with_capacity(bytes.len() * 4);
+        flate2::read::MultiGzDecoder::new(bytes)
+            .read_to_end(&mut out)
+            .map_err(|e| format!("object is not a readable gzip stream: {e}"))?;
+        out.into()
+    } else {
+        bytes.into()
+    };
+    Ok(match text {
+        std::borrow::Cow::Borrowed(b) => b.strip_prefix(BOM).unwrap_or(b).into(),
+        std::borrow::Cow::Owned(b) => match b.strip_prefix(BOM) {
+            Some(rest) => rest.to_vec().into(),
+            None => b.into(),
+        },
+    })
 }
 
 /// An S3 client for `bucket` from the AWS environment; a plain-http `AWS_ENDPOINT_URL` (a local

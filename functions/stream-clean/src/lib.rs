@@ -130,7 +130,7 @@ pub async fn handle(event: &KinesisEvent, deps: &StreamCleanDeps) -> StreamOutco
                     QuarantineRow {
                         source,
                         record_type: record_type.as_ref().ok().copied(),
-                        raw: String::from_utf8_lossy(data).into_owned(),
+                        raw: QuarantineRow::raw_text(data),
                         error,
                         quarantined_at: now,
                     },
