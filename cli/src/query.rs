@@ -42,6 +42,9 @@ pub struct MaintainArgs {
     /// Vacuum retention in hours: unreferenced files older than this are deleted.
     #[arg(long, default_value_t = DEFAULT_RETENTION.as_secs() / 3600)]
     pub retention_hours: u64,
+    /// Allow a retention under one hour (only when nothing is writing to the lake).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Resolves query names, or says which names exist.
@@ -97,6 +100,15 @@ pub async fn query(args: QueryArgs) -> Result<(), CliError> {
 }
 
 pub async fn maintain(args: MaintainArgs) -> Result<(), CliError> {
+    if args.retention_hours < 1 && !args.force {
+        return Err(CliError::Usage(format!(
+            "--retention-hours {} would vacuum files a cleaner has written but not committed yet, \
+             losing their rows: use at least 1 (the default is {}), or add --force if nothing \
+             writes to the lake now",
+            args.retention_hours,
+            DEFAULT_RETENTION.as_secs() / 3600
+        )));
+    }
     let lake = Lake::open(&args.lake)?;
     let retention = Duration::from_secs(args.retention_hours * 3600);
     let mut failed = Vec::new();

@@ -154,7 +154,9 @@ pub async fn start(args: &ServeArgs) -> Result<RunningServer, CliError> {
     let cleans_batch = local_raw.is_some();
     let cleans_stream = args.stream == StreamKind::Memory;
     let lake = if cleans_batch || cleans_stream {
-        Some(Lake::open(&args.lake)?)
+        let lake = Lake::open(&args.lake)?;
+        lake.ensure_tables().await?;
+        Some(lake)
     } else {
         None
     };

@@ -147,3 +147,31 @@ async fn geo_rows_with_coordinates_deduplicate_too() {
         serde_json::json!([-89.9787, -173.293])
     );
 }
+
+/// A retention under an hour could vacuum files a cleaner has written but not committed yet:
+/// refused unless forced.
+#[test]
+fn maintain_with_retention_hours_0_on_a_live_lake_is_refused_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let refused = common::pinpipe()
+        .args(["maintain", "--retention-hours", "0", "--lake"])
+        .arg(&lake)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains(
+            "--retention-hours 0 would vacuum files a cleaner has written but not committed yet"
+        ),
+        "{stderr}"
+    );
+    common::succeeded(
+        &common::pinpipe()
+            .args(["maintain", "--retention-hours", "0", "--force", "--lake"])
+            .arg(&lake)
+            .output()
+            .unwrap(),
+    );
+}

@@ -46,6 +46,10 @@ async fn pinpipe_run_with_its_defaults_prints_its_summary_and_leaves_readable_de
     ] {
         assert!(stdout.contains(line), "missing {line:?} in\n{stdout}");
     }
+    // An empty quarantine is still a Delta table any reader can open.
+    assert!(lake_dir
+        .join("quarantine/_delta_log/00000000000000000000.json")
+        .exists());
 
     let lake = Lake::open(lake_dir.to_str().unwrap()).unwrap();
     for table in ["pin", "geo", "user"] {

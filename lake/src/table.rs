@@ -188,6 +188,16 @@ impl Lake {
         Ok(())
     }
 
+    /// Creates every table of [`LakeTable::ALL`] that does not exist yet, so each is a readable
+    /// (if empty) Delta table: a reader opening `quarantine` before any record was quarantined
+    /// finds a table, not an empty folder.
+    pub async fn ensure_tables(&self) -> Result<(), LakeError> {
+        for table in LakeTable::ALL {
+            self.table(table).await?;
+        }
+        Ok(())
+    }
+
     /// Loads one of the cleaners' tables, creating it with its schema if it does not exist.
     pub async fn table(&self, table: LakeTable) -> Result<DeltaTable, LakeError> {
         let name = table.name();

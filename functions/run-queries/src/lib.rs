@@ -85,6 +85,9 @@ pub enum RunQueriesError {
     /// The lake could not be opened at all.
     #[error(transparent)]
     Query(#[from] QueryError),
+    /// The lake's tables could not be created.
+    #[error(transparent)]
+    Lake(#[from] lake::LakeError),
 }
 
 impl RunQueriesError {
@@ -93,7 +96,7 @@ impl RunQueriesError {
     pub fn metrics(&self) -> [(&'static str, u64); 3] {
         match self {
             RunQueriesError::Incomplete { report, .. } => report.metrics(),
-            RunQueriesError::Query(_) => {
+            RunQueriesError::Query(_) | RunQueriesError::Lake(_) => {
                 [("Queries", 0), ("Failures", 1), ("DuplicatesRemoved", 0)]
             }
         }
@@ -102,6 +105,8 @@ impl RunQueriesError {
 
 /// Runs the queries, writes their results, maintains the tables, and writes the summary.
 pub async fn handle(deps: &RunQueriesDeps) -> Result<DailyReport, RunQueriesError> {
+    // Every table exists from the first run on, empty or not, for any reader.
+    deps.lake.ensure_tables().await?;
     let (queries, _) = run_queries(&deps.lake, &QUERIES, true).await?;
     let mut maintenance = Vec::new();
     for table in LakeTable::ALL {
