@@ -95,6 +95,7 @@ pub async fn run(args: RunArgs) -> Result<(), CliError> {
         stream: crate::serve::StreamKind::Memory,
         interval_ms: 250,
         batch_size: args.batch_size,
+        request_timeout_ms: 30_000,
         landing: args.landing.clone(),
     };
     let server = crate::serve::start(&serve).await?;

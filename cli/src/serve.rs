@@ -15,8 +15,9 @@ use crate::spool::{LandingArgs, LandingKind, Spool};
 use crate::CliError;
 use batch_clean::objects::{list_landed, s3_put_event};
 use batch_clean::{BatchCleanDeps, BatchReport, RawStores};
-use bytes::Bytes;
 use clap::{Args, ValueEnum};
+use http::StatusCode;
+use ingest_api::error::ApiError;
 use ingest_api::limits::MAX_BODY_BYTES;
 use ingest_api::{IngestDeps, KinesisSink, Landing, MemoryStream, RawLanding};
 use lake::Lake;
@@ -60,6 +61,10 @@ pub struct ServeArgs {
     /// Most objects cleaned per batch-clean invocation.
     #[arg(long, default_value_t = 1000)]
     pub batch_size: usize,
+    /// How long a client may take to send a request's body (it is answered 408 after that),
+    /// and how long Ctrl-C waits for requests in flight before closing them, in milliseconds.
+    #[arg(long, default_value_t = 30_000)]
+    pub request_timeout_ms: u64,
     #[command(flatten)]
     pub landing: LandingArgs,
 }
@@ -79,15 +84,29 @@ pub struct RunningServer {
     stop_worker: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     worker: JoinHandle<CleanTotals>,
+    request_timeout: Duration,
 }
 
 impl RunningServer {
     /// Stops accepting requests and lets in-flight ones finish; then the worker flushes the
     /// spool and cleans what is pending, and this returns what the cleaners did. The worker is
     /// told only after the server has stopped, so nothing accepted arrives after its last round.
-    pub async fn shutdown(self) -> Result<CleanTotals, CliError> {
+    pub async fn shutdown(mut self) -> Result<CleanTotals, CliError> {
         let _ = self.stop_server.send(true);
-        let served = self.server.await;
+        // A request in flight has at most the request timeout to send its body; one that
+        // still holds its connection after that (a stalled client) is closed.
+        let grace = self.request_timeout + Duration::from_secs(2);
+        let served = match tokio::time::timeout(grace, &mut self.server).await {
+            Ok(served) => served,
+            Err(_) => {
+                eprintln!(
+                    "requests still open {:.0} s after stopping: closing them",
+                    grace.as_secs_f64()
+                );
+                self.server.abort();
+                Ok(Ok(()))
+            }
+        };
         let _ = self.stop_worker.send(true);
         let totals = self
             .worker
@@ -172,7 +191,13 @@ pub async fn start(args: &ServeArgs) -> Result<RunningServer, CliError> {
     let (stop_server, mut server_stop) = watch::channel(false);
     let (stop_worker, worker_stop) = watch::channel(false);
 
-    let app = axum::Router::new().fallback(api).with_state(ingest);
+    let request_timeout = Duration::from_millis(args.request_timeout_ms.max(1));
+    let app = axum::Router::new()
+        .fallback(api)
+        .with_state(Arc::new(ApiState {
+            deps: ingest,
+            request_timeout,
+        }));
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -232,22 +257,65 @@ pub async fn start(args: &ServeArgs) -> Result<RunningServer, CliError> {
         stop_worker,
         server,
         worker,
+        request_timeout,
     })
 }
 
-/// Every request goes to the ingest API handler, exactly as behind API Gateway.
+/// What the HTTP front hands every request.
+struct ApiState {
+    deps: Arc<IngestDeps>,
+    request_timeout: Duration,
+}
+
+/// Every request goes to the ingest API handler, exactly as behind API Gateway. A body not
+/// received within the request timeout is answered 408, a body larger than Lambda's limit 413
+/// (without reading the rest), one cut off by the client 400.
 async fn api(
-    axum::extract::State(deps): axum::extract::State<Arc<IngestDeps>>,
+    axum::extract::State(state): axum::extract::State<Arc<ApiState>>,
     req: axum::extract::Request,
 ) -> http::Response<axum::body::Body> {
     let (parts, body) = req.into_parts();
-    let response = match axum::body::to_bytes(body, MAX_BODY_BYTES + 1).await {
-        Ok(bytes) => ingest_api::handle(http::Request::from_parts(parts, bytes), &deps).await,
-        // Larger than the limit (or cut off): the handler answers 413 for an oversized body.
+    let read = tokio::time::timeout(
+        state.request_timeout,
+        axum::body::to_bytes(body, MAX_BODY_BYTES + 1),
+    )
+    .await;
+    let response = match read {
+        Ok(Ok(bytes)) => {
+            ingest_api::handle(http::Request::from_parts(parts, bytes), &state.deps).await
+        }
+        Ok(Err(e)) => {
+            let too_large = e.into_inner().is::<http_body_util::LengthLimitError>();
+            let error = if too_large {
+                ingest_api::limits::check_body_size(MAX_BODY_BYTES + 1).err()
+            } else {
+                None
+            };
+            error
+                .unwrap_or_else(|| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "body_unreadable",
+                        "the request body ended before its declared length: send it again",
+                    )
+                })
+                .into_response()
+        }
         Err(_) => {
-            let oversized =
-                http::Request::from_parts(parts, Bytes::from(vec![b' '; MAX_BODY_BYTES + 1]));
-            ingest_api::handle(oversized, &deps).await
+            let mut response = ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!(
+                    "the request body did not arrive within {} ms: send it again",
+                    state.request_timeout.as_millis()
+                ),
+            )
+            .into_response();
+            response.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+            response
         }
     };
     response.map(axum::body::Body::from)

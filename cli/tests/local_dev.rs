@@ -23,20 +23,17 @@ struct Serve {
 
 impl Serve {
     fn start(dir: &Path) -> Serve {
+        Serve::start_with(dir, &["--interval-ms", "200", "--flush-ms", "300"])
+    }
+
+    fn start_with(dir: &Path, extra: &[&str]) -> Serve {
         let mut child = pinpipe()
-            .args([
-                "serve",
-                "--port",
-                "0",
-                "--interval-ms",
-                "200",
-                "--flush-ms",
-                "300",
-            ])
+            .args(["serve", "--port", "0"])
             .arg("--raw")
             .arg(dir.join("raw"))
             .arg("--lake")
             .arg(dir.join("lake"))
+            .args(extra)
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -59,10 +56,15 @@ impl Serve {
     }
 
     /// Ctrl-C, then everything it printed until it exited.
-    fn stop(mut self) -> String {
+    fn stop(self) -> String {
+        self.stop_with("-INT")
+    }
+
+    /// Sends `signal` (`-INT`, `-TERM`), then everything it printed until it exited.
+    fn stop_with(mut self, signal: &str) -> String {
         let pid = self.child.id().to_string();
         assert!(Command::new("kill")
-            .args(["-INT", &pid])
+            .args([signal, &pid])
             .status()
             .unwrap()
             .success());
@@ -267,6 +269,85 @@ async fn kill_9_of_serve_under_load_loses_no_acknowledged_record() {
     );
 }
 
+/// SIGTERM (what `kill`, systemd and containers send) stops serve like Ctrl-C: a client that
+/// stalls mid-body gets 408 instead of holding the shutdown, and every acknowledged record, on
+/// both paths, is in the lake afterwards.
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_has_no_timeouts_and_sigterm_exits_without_flushing() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing is flushed or cleaned before the stop: only the shutdown can land them.
+    let serve = Serve::start_with(
+        dir.path(),
+        &[
+            "--request-timeout-ms",
+            "1000",
+            "--flush-ms",
+            "600000",
+            "--interval-ms",
+            "600000",
+        ],
+    );
+    let http = reqwest::Client::new();
+    for ind in 0..5 {
+        let row = serde_json::json!({"ind": ind, "timestamp": "2020-08-28 03:52:47",
+            "latitude": -89.9787, "longitude": -173.293, "country": "Albania"});
+        let batch = http
+            .post(format!("{}/topics/0a5e6ec37a2f.geo", serve.url))
+            .header("Content-Type", "application/vnd.kafka.json.v2+json")
+            .body(pinpipe::wire::kafka_body(&row))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(batch.status(), 200);
+        let stream = "streaming-0a5e6ec37a2f-geo";
+        let mut row = row;
+        row["ind"] = serde_json::json!(100 + ind);
+        let put = http
+            .put(format!("{}/streams/{stream}/record", serve.url))
+            .header("Content-Type", "application/json")
+            .body(pinpipe::wire::kinesis_body(stream, &row))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(put.status(), 200);
+    }
+    // A client that promises 1,000 bytes and sends one.
+    let addr = serve.url.trim_start_matches("http://").to_string();
+    let mut stalled = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stalled
+        .write_all(b"POST /topics/0a5e6ec37a2f.geo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let started = Instant::now();
+    let printed = tokio::task::spawn_blocking(move || serve.stop_with("-TERM"))
+        .await
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(30), "{printed}");
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stalled.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+
+    let lake = Lake::open(dir.path().join("lake").to_str().unwrap()).unwrap();
+    let mut inds: Vec<i64> = lake
+        .read_rows("geo")
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r["ind"].as_i64().unwrap())
+        .collect();
+    inds.sort();
+    assert_eq!(
+        inds,
+        vec![0, 1, 2, 3, 4, 100, 101, 102, 103, 104],
+        "{printed}"
+    );
+}
+
 #[test]
 fn process_loads_the_msk_connect_layout_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -391,6 +472,7 @@ async fn emulating_from_postgres_fills_the_lake_with_the_expected_rows() {
         stream: pinpipe::serve::StreamKind::Memory,
         interval_ms: 100,
         batch_size: 1000,
+        request_timeout_ms: 30_000,
         landing: Default::default(),
     };
     let server = pinpipe::serve::start(&serve).await.unwrap();
