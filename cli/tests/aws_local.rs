@@ -408,3 +408,45 @@ async fn an_overwritten_key_is_read_at_the_version_its_event_names() {
         .collect();
     assert_eq!(inds, vec![Value::from(2)]);
 }
+
+/// Keys with characters S3 event notifications URL-encode are read and cleaned on S3 too,
+/// from a listing (`process`) and from S3-encoded events alike.
+#[tokio::test(flavor = "multi_thread")]
+async fn awkward_object_keys_on_s3_are_not_skipped() {
+    let endpoint = endpoint();
+    configure_environment(&endpoint);
+    let run = format!("{}", std::process::id());
+    let (raw_bucket, lake_bucket) = (format!("raw-keys-{run}"), format!("lake-keys-{run}"));
+    create_bucket(&endpoint, &raw_bucket).await;
+    create_bucket(&endpoint, &lake_bucket).await;
+    let raw_store = object_store::aws::AmazonS3Builder::from_env()
+        .with_bucket_name(&raw_bucket)
+        .build()
+        .unwrap();
+    for (i, name) in common::AWKWARD_NAMES.iter().enumerate() {
+        let key = format!("topics/p.geo/dt=2026-11-28/{name}");
+        let row = format!("{{\"ind\": {i}, \"timestamp\": \"2020-01-01 00:00:00\", \"latitude\": 1.5, \"longitude\": 2.5, \"country\": \"Chile\"}}\n");
+        raw_store
+            .put(&object_store::path::Path::parse(&key).unwrap(), row.into())
+            .await
+            .unwrap();
+    }
+    let listed = pinpipe::process::list(&raw_store, &raw_bucket, "topics")
+        .await
+        .unwrap();
+    let deps = batch_clean::BatchCleanDeps {
+        raw: batch_clean::RawStores::s3(),
+        lake: Lake::open(&format!("s3://{lake_bucket}/lake")).unwrap(),
+    };
+    let event = batch_clean::objects::s3_put_event(&listed);
+    let report = batch_clean::handle_s3(&event, &deps).await.unwrap();
+    let n = common::AWKWARD_NAMES.len();
+    assert_eq!(
+        (
+            report.objects,
+            report.missing_objects,
+            report.counts.rows_written
+        ),
+        (n, 0, n)
+    );
+}

@@ -599,3 +599,43 @@ async fn raw_objects_with_a_bom_or_gzip_lose_nothing_and_quarantine_keeps_exact_
         ]
     );
 }
+
+#[tokio::test]
+async fn object_keys_with_non_ascii_hash_percent_or_question_mark_are_not_skipped() {
+    use object_store::ObjectStoreExt;
+    let env = Env::new();
+    for (i, name) in common::AWKWARD_NAMES.iter().enumerate() {
+        let key = format!("topics/p.geo/dt=2026-11-28/{name}");
+        let row = json!({"ind": i, "timestamp": "2020-01-01 00:00:00", "latitude": 1.5, "longitude": 2.5, "country": "Chile"});
+        env.landing
+            .store()
+            .put(
+                &object_store::path::Path::parse(&key).unwrap(),
+                format!("{row}\n").into(),
+            )
+            .await
+            .unwrap();
+    }
+    let report = env.clean_landed().await;
+    assert_eq!(
+        (
+            report.objects,
+            report.missing_objects,
+            report.counts.rows_written
+        ),
+        (common::AWKWARD_NAMES.len(), 0, common::AWKWARD_NAMES.len())
+    );
+    let sources: std::collections::BTreeSet<String> = env
+        .lake()
+        .read_rows("geo")
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r["_source"].as_str().unwrap().to_string())
+        .collect();
+    let expected: std::collections::BTreeSet<String> = common::AWKWARD_NAMES
+        .iter()
+        .map(|n| format!("topics/p.geo/dt=2026-11-28/{n}"))
+        .collect();
+    assert_eq!(sources, expected);
+}

@@ -14,6 +14,18 @@ use std::time::{Duration, Instant};
 
 pub const BUCKET: &str = "local-raw";
 
+/// Object names a raw landing may hold that S3 event keys URL-encode (space, `+`, `%`, `#`,
+/// `?`, `&`, `=`, non-ASCII).
+pub const AWKWARD_NAMES: [&str; 7] = [
+    "space here.ndjson",
+    "plus+sign.ndjson",
+    "100%.ndjson",
+    "hash#1.ndjson",
+    "what?.ndjson",
+    "é ü 東京.ndjson",
+    "a=b&c.ndjson",
+];
+
 /// The `pinpipe` binary, ready for its arguments.
 pub fn pinpipe() -> Command {
     Command::new(env!("CARGO_BIN_EXE_pinpipe"))

@@ -93,10 +93,7 @@ impl RawStores {
             if_match: object.etag.clone().filter(|_| !fixed).map(|e| quoted(&e)),
             ..GetOptions::default()
         };
-        let result = match store
-            .get_opts(&Path::from(object.key.as_str()), options)
-            .await
-        {
+        let result = match store.get_opts(&key_path(&object.key), options).await {
             Ok(r) => r,
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
             Err(object_store::Error::Precondition { .. }) => {
@@ -171,6 +168,13 @@ pub fn s3_store(bucket: &str) -> Result<object_store::aws::AmazonS3, object_stor
     } else {
         builder.build()
     }
+}
+
+/// The store path of an object key, taken literally: the key a listing or a (decoded) event
+/// gives is the object's real name, so it must not be percent-encoded again (`#`, `%`, `?`,
+/// non-ASCII). A key the path syntax cannot hold as it is (an empty segment) is encoded.
+pub fn key_path(key: &str) -> Path {
+    Path::parse(key).unwrap_or_else(|_| Path::from(key))
 }
 
 /// An ETag as HTTP carries it, in double quotes.
