@@ -450,3 +450,32 @@ async fn awkward_object_keys_on_s3_are_not_skipped() {
         (n, 0, n)
     );
 }
+
+/// A bucket that does not exist is a deployment or infrastructure fault, not a vanished
+/// object: the invocation fails (Lambda retries, then the dead-letter queue) instead of
+/// reporting success.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_raw_bucket_is_reported_as_success() {
+    let endpoint = endpoint();
+    configure_environment(&endpoint);
+    let run = format!("{}", std::process::id());
+    let lake_bucket = format!("lake-nobucket-{run}");
+    create_bucket(&endpoint, &lake_bucket).await;
+    let deps = batch_clean::BatchCleanDeps {
+        raw: batch_clean::RawStores::s3(),
+        lake: Lake::open(&format!("s3://{lake_bucket}/lake")).unwrap(),
+    };
+    let object = batch_clean::ObjectRef {
+        bucket: format!("no-such-bucket-{run}"),
+        key: "topics/p.geo/dt=2026-11-28/x.ndjson".into(),
+        etag: None,
+    };
+    let event = batch_clean::objects::s3_put_event(&[object]);
+    let error = batch_clean::handle_s3(&event, &deps).await.unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains(&format!("bucket `no-such-bucket-{run}` does not exist")),
+        "{error}"
+    );
+}

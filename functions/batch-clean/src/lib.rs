@@ -40,6 +40,12 @@ pub enum BatchCleanError {
         #[source]
         source: object_store::Error,
     },
+    #[error("raw bucket `{bucket}` does not exist: check the bucket the notifications come from and batch-clean's access to it ({source})")]
+    MissingBucket {
+        bucket: String,
+        #[source]
+        source: object_store::Error,
+    },
     #[error("opening the raw store for bucket `{bucket}`: {source}")]
     RawStore {
         bucket: String,

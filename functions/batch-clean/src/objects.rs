@@ -95,6 +95,13 @@ impl RawStores {
         };
         let result = match store.get_opts(&key_path(&object.key), options).await {
             Ok(r) => r,
+            Err(e @ object_store::Error::NotFound { .. }) if names_missing_bucket(&e) => {
+                return Err(BatchCleanError::MissingBucket {
+                    bucket: object.bucket.clone(),
+                    source: e,
+                })
+            }
+            // The key is gone (deleted after its event): nothing to clean.
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
             Err(object_store::Error::Precondition { .. }) => {
                 tracing::warn!(bucket = %object.bucket, key = %object.key, etag = ?object.etag,
@@ -175,6 +182,18 @@ pub fn s3_store(bucket: &str) -> Result<object_store::aws::AmazonS3, object_stor
 /// non-ASCII). A key the path syntax cannot hold as it is (an empty segment) is encoded.
 pub fn key_path(key: &str) -> Path {
     Path::parse(key).unwrap_or_else(|_| Path::from(key))
+}
+
+/// True when S3 answered that the bucket itself, not the key, does not exist.
+fn names_missing_bucket(e: &object_store::Error) -> bool {
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    while let Some(s) = source {
+        if s.to_string().contains("NoSuchBucket") {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// An ETag as HTTP carries it, in double quotes.
