@@ -7,8 +7,9 @@
 #   scripts/lambda-sizes.sh                         # all four, arm64, as deployed
 #   scripts/lambda-sizes.sh --arch x86_64 ingest-api
 #
-# Each function is built in its own cargo invocation, as `sam build` does: one invocation for
-# several packages would unify their features and link DataFusion into the cleaners.
+# Each function is built as `sam build` builds it: `cargo lambda build --bin <name>` run in the
+# function's own crate (its CodeUri), so cargo resolves that package's features alone and the
+# cleaners never link DataFusion.
 # Needs python3, and for arm64 the aarch64-unknown-linux-gnu standard library (rustup target
 # add aarch64-unknown-linux-gnu). A cold build of all four takes about an hour on 2 cores.
 set -euo pipefail
@@ -48,9 +49,9 @@ fi
 export PATH="$VENV/bin:$PATH"
 
 for f in "${functions[@]}"; do
-  echo "==> cargo lambda build --release $arch_flag -p $f"
+  echo "==> (cd functions/$f && cargo lambda build --release $arch_flag --bin $f)"
   start=$SECONDS
-  cargo lambda build --release "$arch_flag" --locked -p "$f" --output-format zip
+  (cd "functions/$f" && cargo lambda build --release "$arch_flag" --locked --bin "$f" --output-format zip)
   echo "    built in $(( (SECONDS - start) / 60 )) min $(( (SECONDS - start) % 60 )) s"
 done
 

@@ -61,11 +61,13 @@ echo "==> sam validate --lint"
 SAM_CLI_TELEMETRY=0 AWS_REGION=us-east-1 "$VENV/bin/sam" validate --lint --template template.yaml
 
 echo "==> ingest-api links neither delta-rs nor DataFusion; the cleaners link no DataFusion"
-if cargo tree -p ingest-api -e normal --prefix none --locked | grep -qE '^(deltalake|datafusion|arrow|parquet)'; then
+# Resolved exactly where `sam build` runs cargo-lambda: in each function's CodeUri, without -p
+# (cli/tests/template.rs checks the same from the template itself).
+if (cd functions/ingest-api && cargo tree -e normal --prefix none --locked) | grep -qE '^(deltalake|datafusion|arrow|parquet) '; then
   echo "ingest-api depends on delta-rs/DataFusion/Arrow: keep them out of shared" >&2; exit 1
 fi
 for f in batch-clean stream-clean; do
-  if cargo tree -p "$f" -e normal --prefix none --locked | grep -qE '^datafusion'; then
+  if (cd "functions/$f" && cargo tree -e normal --prefix none --locked) | grep -qE '^datafusion '; then
     echo "$f depends on DataFusion: only run-queries and the CLI may enable lake's queries feature" >&2; exit 1
   fi
 done
