@@ -60,6 +60,34 @@ pub enum BatchCleanError {
     UnknownEvent(String),
 }
 
+impl BatchCleanError {
+    /// The `errorType` Lambda reports for this failure, so alarms and the dead-letter queue
+    /// can tell a poison event from an outage: `PoisonEvent` (the event itself is unusable; a
+    /// retry cannot help), `Misconfigured` (the deployment points at something that does not
+    /// exist; fix it, then redrive), `Unavailable` (storage could not be reached; a retry
+    /// completes the batch without duplicates).
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            BatchCleanError::UnknownEvent(_) => "PoisonEvent",
+            BatchCleanError::MissingBucket { .. } | BatchCleanError::RawStore { .. } => {
+                "Misconfigured"
+            }
+            BatchCleanError::Read { .. }
+            | BatchCleanError::Lake(_)
+            | BatchCleanError::Append(_) => "Unavailable",
+        }
+    }
+}
+
+impl From<BatchCleanError> for lambda_runtime::Diagnostic {
+    fn from(e: BatchCleanError) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: format!("BatchClean.{}", e.error_type()),
+            error_message: e.to_string(),
+        }
+    }
+}
+
 /// What one invocation did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct BatchReport {
@@ -280,4 +308,39 @@ pub fn clean_object(
         }
     }
     input
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lambda_errors_tell_a_poison_event_from_an_outage() {
+        let poison: lambda_runtime::Diagnostic =
+            BatchCleanError::UnknownEvent("eventSource `aws:dynamodb`".into()).into();
+        assert_eq!(poison.error_type, "BatchClean.PoisonEvent");
+        assert_eq!(
+            poison.error_message,
+            "event is neither an S3 nor an SQS event: eventSource `aws:dynamodb`"
+        );
+        let outage: lambda_runtime::Diagnostic = BatchCleanError::Read {
+            bucket: "raw".into(),
+            key: "topics/p.pin/x".into(),
+            source: object_store::Error::Generic {
+                store: "S3",
+                source: "connection refused".into(),
+            },
+        }
+        .into();
+        assert_eq!(outage.error_type, "BatchClean.Unavailable");
+        let missing: lambda_runtime::Diagnostic = BatchCleanError::MissingBucket {
+            bucket: "raw".into(),
+            source: object_store::Error::NotFound {
+                path: "x".into(),
+                source: "NoSuchBucket".into(),
+            },
+        }
+        .into();
+        assert_eq!(missing.error_type, "BatchClean.Misconfigured");
+    }
 }

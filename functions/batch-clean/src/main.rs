@@ -5,7 +5,7 @@
 
 use batch_clean::{handle_event, BatchCleanDeps, RawStores};
 use lake::Lake;
-use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use lambda_runtime::{run, service_fn, Diagnostic, Error, LambdaEvent};
 use serde_json::Value;
 
 #[tokio::main]
@@ -17,9 +17,12 @@ async fn main() -> Result<(), Error> {
     };
     let deps = &deps;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let report = handle_event(event.payload, deps).await?;
+        // Failures reach Lambda with an errorType saying whether a retry can help.
+        let report = handle_event(event.payload, deps)
+            .await
+            .map_err(Diagnostic::from)?;
         shared::metrics::emit("batch-clean", &report.metrics());
-        Ok::<_, Error>(report)
+        Ok::<_, Diagnostic>(report)
     }))
     .await
 }
