@@ -107,6 +107,22 @@ async fn create_delivery_stream(
         .unwrap();
 }
 
+/// A fresh raw bucket and lake bucket named after `what` and this run, and an S3 client for
+/// the raw bucket.
+async fn fresh_buckets(what: &str) -> (String, String, object_store::aws::AmazonS3) {
+    let endpoint = endpoint();
+    configure_environment(&endpoint);
+    let run = std::process::id();
+    let (raw_bucket, lake_bucket) = (format!("raw-{what}-{run}"), format!("lake-{what}-{run}"));
+    create_bucket(&endpoint, &raw_bucket).await;
+    create_bucket(&endpoint, &lake_bucket).await;
+    let raw_store = object_store::aws::AmazonS3Builder::from_env()
+        .with_bucket_name(&raw_bucket)
+        .build()
+        .unwrap();
+    (raw_bucket, lake_bucket, raw_store)
+}
+
 fn request(method: &str, uri: &str, content_type: &str, body: Vec<u8>) -> http::Request<Bytes> {
     http::Request::builder()
         .method(method)
@@ -358,16 +374,7 @@ async fn the_functions_on_local_s3_and_kinesis() {
 /// the old event lands nothing (the new version's event covers it), the new one its own rows.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_overwritten_key_is_read_at_the_version_its_event_names() {
-    let endpoint = endpoint();
-    configure_environment(&endpoint);
-    let run = format!("{}", std::process::id());
-    let (raw_bucket, lake_bucket) = (format!("raw-ow-{run}"), format!("lake-ow-{run}"));
-    create_bucket(&endpoint, &raw_bucket).await;
-    create_bucket(&endpoint, &lake_bucket).await;
-    let raw_store = object_store::aws::AmazonS3Builder::from_env()
-        .with_bucket_name(&raw_bucket)
-        .build()
-        .unwrap();
+    let (raw_bucket, lake_bucket, raw_store) = fresh_buckets("ow").await;
     let key = "topics/p.geo/dt=2026-11-28/object.ndjson";
     let geo = |ind: i64| {
         format!("{{\"ind\": {ind}, \"timestamp\": \"2020-01-01 00:00:00\", \"latitude\": 1.5, \"longitude\": 2.5, \"country\": \"Chile\"}}\n")
@@ -413,16 +420,7 @@ async fn an_overwritten_key_is_read_at_the_version_its_event_names() {
 /// from a listing (`process`) and from S3-encoded events alike.
 #[tokio::test(flavor = "multi_thread")]
 async fn awkward_object_keys_on_s3_are_not_skipped() {
-    let endpoint = endpoint();
-    configure_environment(&endpoint);
-    let run = format!("{}", std::process::id());
-    let (raw_bucket, lake_bucket) = (format!("raw-keys-{run}"), format!("lake-keys-{run}"));
-    create_bucket(&endpoint, &raw_bucket).await;
-    create_bucket(&endpoint, &lake_bucket).await;
-    let raw_store = object_store::aws::AmazonS3Builder::from_env()
-        .with_bucket_name(&raw_bucket)
-        .build()
-        .unwrap();
+    let (raw_bucket, lake_bucket, raw_store) = fresh_buckets("keys").await;
     for (i, name) in common::AWKWARD_NAMES.iter().enumerate() {
         let key = format!("topics/p.geo/dt=2026-11-28/{name}");
         let row = format!("{{\"ind\": {i}, \"timestamp\": \"2020-01-01 00:00:00\", \"latitude\": 1.5, \"longitude\": 2.5, \"country\": \"Chile\"}}\n");

@@ -414,15 +414,7 @@ async fn sink_files_delivered_shuffled_in_several_invocations_land_exactly_once(
         repeated += report.counts.already_committed + report.counts.duplicates_skipped;
     }
     assert_eq!((written, repeated), (FILES, 6));
-    let mut inds: Vec<i64> = env
-        .lake()
-        .read_rows("geo")
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r["ind"].as_i64().unwrap())
-        .collect();
-    inds.sort();
+    let inds = common::sorted_inds(env.lake(), "geo").await;
     assert_eq!(inds, (0..FILES as i64).collect::<Vec<_>>());
 
     let table = env.lake().load("geo").await.unwrap();

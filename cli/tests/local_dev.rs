@@ -244,14 +244,7 @@ async fn kill_9_of_serve_under_load_loses_no_acknowledged_record() {
     // Restart: the spool the killed process left is landed, and Ctrl-C cleans it all.
     let printed = Serve::start(dir.path()).stop();
     let lake = Lake::open(dir.path().join("lake").to_str().unwrap()).unwrap();
-    let mut inds: Vec<i64> = lake
-        .read_rows("geo")
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r["ind"].as_i64().unwrap())
-        .collect();
-    inds.sort();
+    let inds = common::sorted_inds(&lake, "geo").await;
     let distinct: std::collections::BTreeSet<i64> = inds.iter().copied().collect();
     assert_eq!(inds.len(), distinct.len(), "no record twice");
     let missing: Vec<&i64> = acked.iter().filter(|i| !distinct.contains(i)).collect();
@@ -333,14 +326,7 @@ async fn serve_has_no_timeouts_and_sigterm_exits_without_flushing() {
     assert!(answer.contains("request_timeout"), "{answer}");
 
     let lake = Lake::open(dir.path().join("lake").to_str().unwrap()).unwrap();
-    let mut inds: Vec<i64> = lake
-        .read_rows("geo")
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r["ind"].as_i64().unwrap())
-        .collect();
-    inds.sort();
+    let inds = common::sorted_inds(&lake, "geo").await;
     assert_eq!(
         inds,
         vec![0, 1, 2, 3, 4, 100, 101, 102, 103, 104],

@@ -209,6 +209,19 @@ impl Env {
     }
 }
 
+/// The `ind` of every row of a table, sorted (duplicates kept, so a test can count them).
+pub async fn sorted_inds(lake: &Lake, table: &str) -> Vec<i64> {
+    let mut inds: Vec<i64> = lake
+        .read_rows(table)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r["ind"].as_i64().unwrap())
+        .collect();
+    inds.sort();
+    inds
+}
+
 /// A table's rows with only the SPEC columns, sorted by `ind`.
 pub async fn spec_rows(lake: &Lake, table: &str) -> Vec<Value> {
     let mut rows: Vec<Value> = lake

@@ -42,6 +42,9 @@ pub enum SinkError {
     /// The stream service could not be reached or refused the call; retry later.
     #[error("stream service unavailable: {0}")]
     Unavailable(String),
+    /// The request to the stream could not be built: a retry cannot help.
+    #[error("invalid stream request: {0}")]
+    Invalid(String),
 }
 
 /// A Kinesis-like stream.
@@ -127,7 +130,7 @@ impl StreamSink for KinesisSink {
                     .partition_key(key)
                     .data(Blob::new(data.to_vec()))
                     .build()
-                    .map_err(|e| SinkError::Unavailable(e.to_string()))
+                    .map_err(|e| SinkError::Invalid(e.to_string()))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let out = self

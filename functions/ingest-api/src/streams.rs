@@ -47,6 +47,11 @@ fn sink_error(e: SinkError) -> ApiError {
             tracing::error!(%reason, "stream unavailable");
             ApiError::unavailable("the stream")
         }
+        SinkError::Invalid(reason) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("the Kinesis request could not be built ({reason}); nothing was written, and retrying will not help"),
+        ),
     }
 }
 
