@@ -87,11 +87,7 @@ async fn serve_takes_the_original_clients_requests_on_both_routes() {
         for line in fixture_lines(table) {
             let row: Value = serde_json::from_str(&line).unwrap();
             // Byte-exact copies of what the original Python clients send.
-            let batch = client
-                .post(format!("{base}/topics/0a5e6ec37a2f.{table}"))
-                .header("Content-Type", "application/vnd.kafka.json.v2+json")
-                .body(pinpipe::wire::kafka_body(&row))
-                .send()
+            let batch = post_batch(&client, &base, &format!("0a5e6ec37a2f.{table}"), &row)
                 .await
                 .unwrap();
             assert_eq!(batch.status(), 200);
@@ -193,6 +189,27 @@ fn emulate_against_serve_is_all_accepted_and_the_lake_holds_what_was_sent() {
     assert!(String::from_utf8_lossy(&bad.stdout).contains("0 accepted, 3 rejected (3 × no answer)"));
 }
 
+/// A geo record with the given `ind`.
+fn geo_row(ind: i64) -> Value {
+    serde_json::json!({"ind": ind, "timestamp": "2020-08-28 03:52:47",
+        "latitude": -89.9787, "longitude": -173.293, "country": "Albania"})
+}
+
+/// The original batch client's request for one record of `topic`, to the server at `base`.
+async fn post_batch(
+    http: &reqwest::Client,
+    base: &str,
+    topic: &str,
+    row: &Value,
+) -> reqwest::Result<reqwest::Response> {
+    http.post(format!("{base}/topics/{topic}"))
+        .header("Content-Type", "application/vnd.kafka.json.v2+json")
+        .body(pinpipe::wire::kafka_body(row))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+}
+
 /// One client of the kill test: posts one-record geo requests with its own `ind`s until the
 /// server stops answering; returns (sent, acknowledged).
 async fn post_until_refused(url: String, client: i64, limit: i64) -> (Vec<i64>, Vec<i64>) {
@@ -200,17 +217,8 @@ async fn post_until_refused(url: String, client: i64, limit: i64) -> (Vec<i64>, 
     let (mut sent, mut acked) = (Vec::new(), Vec::new());
     for n in 0..limit {
         let ind = client * 1_000_000 + n;
-        let row = serde_json::json!({"ind": ind, "timestamp": "2020-08-28 03:52:47",
-            "latitude": -89.9787, "longitude": -173.293, "country": "Albania"});
         sent.push(ind);
-        let answer = http
-            .post(format!("{url}/topics/0a5e6ec37a2f.geo"))
-            .header("Content-Type", "application/vnd.kafka.json.v2+json")
-            .body(pinpipe::wire::kafka_body(&row))
-            .timeout(Duration::from_secs(5))
-            .send()
-            .await;
-        match answer {
+        match post_batch(&http, &url, "0a5e6ec37a2f.geo", &geo_row(ind)).await {
             Ok(r) if r.status() == 200 => acked.push(ind),
             _ => break,
         }
@@ -283,13 +291,8 @@ async fn serve_has_no_timeouts_and_sigterm_exits_without_flushing() {
     );
     let http = reqwest::Client::new();
     for ind in 0..5 {
-        let row = serde_json::json!({"ind": ind, "timestamp": "2020-08-28 03:52:47",
-            "latitude": -89.9787, "longitude": -173.293, "country": "Albania"});
-        let batch = http
-            .post(format!("{}/topics/0a5e6ec37a2f.geo", serve.url))
-            .header("Content-Type", "application/vnd.kafka.json.v2+json")
-            .body(pinpipe::wire::kafka_body(&row))
-            .send()
+        let row = geo_row(ind);
+        let batch = post_batch(&http, &serve.url, "0a5e6ec37a2f.geo", &row)
             .await
             .unwrap();
         assert_eq!(batch.status(), 200);
