@@ -278,10 +278,22 @@ pub async fn bench_objects(n: usize, seed: u64) -> Result<(), CliError> {
         let raw = raw_dir.display().to_string();
         let lake = dir.path().join("lake").display().to_string();
         let meter = Meter::start();
-        let first = crate::process::process_raw(&raw, &lake, OBJECTS_PER_INVOCATION).await?;
+        let first = crate::process::process_raw(
+            &raw,
+            &lake,
+            crate::process::PROCESS_BATCH_OBJECTS,
+            crate::process::PROCESS_BATCH_MIB,
+        )
+        .await?;
         let first_cost = meter.stop();
         let meter = Meter::start();
-        let second = crate::process::process_raw(&raw, &lake, OBJECTS_PER_INVOCATION).await?;
+        let second = crate::process::process_raw(
+            &raw,
+            &lake,
+            crate::process::PROCESS_BATCH_OBJECTS,
+            crate::process::PROCESS_BATCH_MIB,
+        )
+        .await?;
         let second_cost = meter.stop();
         if first.counts.rows_written + first.counts.duplicates_skipped != count
             || second.counts.already_committed != count

@@ -139,7 +139,8 @@ pub async fn run(args: RunArgs) -> Result<(), CliError> {
         let r = crate::process::process_raw(
             &args.raw.display().to_string(),
             &args.lake,
-            args.batch_size,
+            crate::process::PROCESS_BATCH_OBJECTS,
+            crate::process::PROCESS_BATCH_MIB,
         )
         .await?;
         println!(

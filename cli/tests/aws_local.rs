@@ -467,6 +467,7 @@ async fn a_missing_raw_bucket_is_reported_as_success() {
         bucket: format!("no-such-bucket-{run}"),
         key: "topics/p.geo/dt=2026-11-28/x.ndjson".into(),
         etag: None,
+        size: None,
     };
     let event = batch_clean::objects::s3_put_event(&[object]);
     let error = batch_clean::handle_s3(&event, &deps).await.unwrap_err();

@@ -398,6 +398,7 @@ async fn sink_files_delivered_shuffled_in_several_invocations_land_exactly_once(
             bucket: BUCKET.into(),
             key,
             etag: None,
+            size: None,
         });
     }
     let mut shuffled = objects.clone();

@@ -24,6 +24,8 @@ pub struct ObjectRef {
     pub key: String,
     /// The ETag the event reported, if any.
     pub etag: Option<String>,
+    /// The size the event or listing reported, if any.
+    pub size: Option<u64>,
 }
 
 /// Where raw objects are read from, and how an object's identity (the `<etag>` of its app id)
@@ -226,6 +228,7 @@ pub fn in_s3_event(event: &S3Event) -> Vec<ObjectRef> {
                 bucket,
                 key: decode_event_key(key),
                 etag: r.s3.object.e_tag.clone().filter(|e| !e.is_empty()),
+                size: r.s3.object.size.and_then(|s| u64::try_from(s).ok()),
             })
         })
         .collect()
@@ -294,7 +297,7 @@ pub fn s3_put_event(objects: &[ObjectRef]) -> S3Event {
                     "s3SchemaVersion": "1.0",
                     "configurationId": "raw-landing",
                     "bucket": {"name": o.bucket, "ownerIdentity": {"principalId": "local"}, "arn": format!("arn:aws:s3:::{}", o.bucket)},
-                    "object": {"key": key, "size": 0, "eTag": o.etag.clone().unwrap_or_default(), "sequencer": "0"}
+                    "object": {"key": key, "size": o.size.unwrap_or(0), "eTag": o.etag.clone().unwrap_or_default(), "sequencer": "0"}
                 }
             })
         })
@@ -332,6 +335,7 @@ pub async fn list_under(
             bucket: bucket.to_string(),
             key: m.location.to_string(),
             etag: m.e_tag.map(|e| e.trim_matches('"').to_string()),
+            size: Some(m.size),
         })
         .collect();
     objects.sort_by(|a, b| a.key.cmp(&b.key));
