@@ -28,6 +28,14 @@ pub enum CliError {
     Query(#[from] lake::queries::QueryError),
     #[error("batch-clean: {0}")]
     BatchClean(#[from] batch_clean::BatchCleanError),
+    /// A backfill stopped part-way; what it committed stays, and a rerun skips it.
+    #[error("batch-clean stopped after {done} of {total} objects: {source}\n  what was committed stays: run the same command again once the lake and raw store are reachable (committed objects are skipped, nothing lands twice)")]
+    Backfill {
+        done: usize,
+        total: usize,
+        #[source]
+        source: Box<batch_clean::BatchCleanError>,
+    },
     #[error("raw landing: {0}")]
     Spool(#[from] spool::SpoolError),
     #[error("source database: {0}")]

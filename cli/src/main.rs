@@ -71,7 +71,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::FAILURE
+            // Exit without tearing the runtime down: storage tasks still in flight after the
+            // failure (delta-rs runs some on blocking threads) would otherwise panic as the
+            // runtime drops them, and print a crash after the real error.
+            std::process::exit(1)
         }
     }
 }

@@ -98,9 +98,20 @@ pub async fn clean_in_batches(
 ) -> Result<BatchReport, CliError> {
     let bar = progress(objects.len() as u64, "cleaning");
     let mut total = BatchReport::default();
+    let mut done = 0;
     for chunk in batches(objects, batch_size, batch_mib.saturating_mul(1024 * 1024)) {
-        let report = batch_clean::handle_s3(&s3_put_event(chunk), deps).await?;
+        let report = batch_clean::handle_s3(&s3_put_event(chunk), deps)
+            .await
+            .map_err(|source| {
+                bar.abandon();
+                CliError::Backfill {
+                    done,
+                    total: objects.len(),
+                    source: Box::new(source),
+                }
+            })?;
         total += &report;
+        done += chunk.len();
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();

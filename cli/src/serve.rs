@@ -19,7 +19,7 @@ use clap::{Args, ValueEnum};
 use http::StatusCode;
 use ingest_api::error::ApiError;
 use ingest_api::limits::MAX_BODY_BYTES;
-use ingest_api::{IngestDeps, KinesisSink, Landing, MemoryStream, RawLanding};
+use ingest_api::{IngestDeps, KinesisSink, Landing, MemoryStream, NdjsonRecords, RawLanding};
 use lake::Lake;
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
@@ -352,16 +352,18 @@ impl Worker {
                     }
                 }
             }
-            self.round(&mut cleaned, &mut totals).await;
+            self.round(&mut cleaned, &mut totals, stopping).await;
             if stopping {
+                self.last_stream_round(&mut totals).await;
                 return totals;
             }
         }
     }
 
     /// Cleans what landed since the last round and what waits on the stream. Errors are
-    /// logged and retried next round; nothing is lost.
-    async fn round(&self, cleaned: &mut HashSet<String>, totals: &mut CleanTotals) {
+    /// logged and retried next round; nothing is lost. On the last round (`stopping`) it says
+    /// what it is doing, since a large backlog can take minutes.
+    async fn round(&self, cleaned: &mut HashSet<String>, totals: &mut CleanTotals, stopping: bool) {
         if let Some(deps) = &self.batch {
             if let RawStores::Fixed(store) = &deps.raw {
                 match list_landed(store.as_ref(), LOCAL_RAW_BUCKET).await {
@@ -370,14 +372,25 @@ impl Worker {
                             .into_iter()
                             .filter(|o| !cleaned.contains(&o.key))
                             .collect();
+                        if stopping && !new.is_empty() {
+                            println!("cleaning {} landed objects…", new.len());
+                        }
+                        let mut done = 0;
                         for chunk in new.chunks(self.batch_size.max(1)) {
                             match batch_clean::handle_s3(&s3_put_event(chunk), deps).await {
                                 Ok(r) => {
                                     totals.batch += &r;
                                     cleaned.extend(chunk.iter().map(|o| o.key.clone()));
+                                    done += chunk.len();
+                                    if stopping && new.len() > chunk.len() {
+                                        println!("  {done}/{} objects cleaned", new.len());
+                                    }
                                 }
                                 Err(e) => {
-                                    tracing::error!(error = %e, "batch-clean failed; retrying next round")
+                                    tracing::error!(error = %e, "batch-clean failed; retrying next round");
+                                    if stopping {
+                                        eprintln!("error: {e}: the objects stay in the raw landing; `pinpipe process` or the next serve cleans them");
+                                    }
                                 }
                             }
                         }
@@ -386,13 +399,98 @@ impl Worker {
                 }
             }
         }
-        if let Some((memory, deps)) = &self.stream {
-            match flush_stream(memory, deps, crate::run::STREAM_BATCH).await {
-                Ok(r) => totals.stream += &r,
-                Err(e) => tracing::error!(error = %e, "stream-clean failed; retrying next round"),
+        if !stopping {
+            if let Some((memory, deps)) = &self.stream {
+                match flush_stream(memory, deps, crate::run::STREAM_BATCH).await {
+                    Ok(r) => totals.stream += &r,
+                    Err(e) => {
+                        tracing::error!(error = %e, "stream-clean failed; retrying next round")
+                    }
+                }
             }
         }
     }
+
+    /// The in-process stream lives in memory, so the last round must not leave anything on it:
+    /// stream-clean is tried a few times, and records the lake still refuses are put in the
+    /// spool (on disk), from which they land as raw objects when serve or run starts again.
+    async fn last_stream_round(&self, totals: &mut CleanTotals) {
+        let Some((memory, deps)) = &self.stream else {
+            return;
+        };
+        let pending = memory.pending();
+        if pending == 0 {
+            return;
+        }
+        println!("cleaning {pending} stream records…");
+        let mut last_error = None;
+        for wait in LAST_ROUND_RETRIES {
+            match flush_stream(memory, deps, crate::run::STREAM_BATCH).await {
+                Ok(r) => {
+                    totals.stream += &r;
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "stream-clean failed on the last round; retrying");
+                    last_error = Some(e);
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+        let reason = last_error.map(|e| e.to_string()).unwrap_or_default();
+        let left = memory.pending();
+        match &self.spool {
+            Some(spool) => match spill(memory, spool).await {
+                Ok(()) => println!(
+                    "{left} stream records could not be cleaned ({reason}); they are kept in the spool {} and land through batch-clean when pinpipe serve or run starts again",
+                    spool.dir().display()
+                ),
+                Err(e) => eprintln!(
+                    "error: {left} acknowledged stream records are lost: the lake refused them ({reason}) and the spool too ({e})"
+                ),
+            },
+            None => eprintln!(
+                "error: {left} acknowledged stream records are lost: the lake refused them ({reason}); use the spool landing (the default) to keep them"
+            ),
+        }
+    }
+}
+
+/// Waits between the last round's attempts at stream-clean.
+const LAST_ROUND_RETRIES: [Duration; 3] = [
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+];
+
+/// Moves everything on the in-process stream into the spool, as NDJSON of the topic its
+/// stream stands for (`streaming-<id>-geo` → `streaming-<id>.geo`).
+async fn spill(memory: &MemoryStream, spool: &Spool) -> Result<(), CliError> {
+    for (stream, records) in memory.drain(usize::MAX) {
+        let topic = match stream.rsplit_once('-') {
+            Some((base, kind)) => format!("{base}.{kind}"),
+            None => stream.clone(),
+        };
+        // One line per record: a line break in a record's JSON is whitespace (a raw one inside
+        // a string is invalid JSON either way, and is quarantined as such).
+        let texts: Vec<Vec<u8>> = records
+            .iter()
+            .map(|r| {
+                r.data
+                    .iter()
+                    .map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b })
+                    .collect()
+            })
+            .collect();
+        if let Err(e) = spool
+            .append(&topic, &NdjsonRecords::from_texts(&texts))
+            .await
+        {
+            memory.requeue(&stream, records);
+            return Err(e.into());
+        }
+    }
+    Ok(())
 }
 
 /// Waits for Ctrl-C or SIGTERM (what `kill`, systemd and container runtimes send). The

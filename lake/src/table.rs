@@ -63,6 +63,27 @@ pub struct Lake {
 
 static REGISTER_S3: Once = Once::new();
 
+/// Environment variable with extra delta-rs storage options for an S3 lake, as
+/// `key=value,key=value` — e.g. `max_retries=3,retry_timeout=20s` to give up on an unreachable
+/// store sooner than delta-rs' default (10 retries within 3 minutes).
+pub const STORAGE_OPTIONS_ENV: &str = "LAKE_STORAGE_OPTIONS";
+
+/// `key=value,key=value` → pairs; an entry without `=` is an error naming it.
+fn parse_storage_options(text: &str) -> Result<Vec<(String, String)>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| match entry.split_once('=') {
+            Some((key, value)) if !key.trim().is_empty() => {
+                Ok((key.trim().to_string(), value.trim().to_string()))
+            }
+            _ => Err(format!(
+                "{STORAGE_OPTIONS_ENV} entry `{entry}` is not key=value (e.g. max_retries=3)"
+            )),
+        })
+        .collect()
+}
+
 impl Lake {
     /// A lake at `root`: a directory path (created if missing), `file://…` or `s3://bucket/…`.
     ///
@@ -98,6 +119,11 @@ impl Lake {
             }
             "s3" | "s3a" => {
                 REGISTER_S3.call_once(|| deltalake::aws::register_handlers(None));
+                if let Ok(extra) = std::env::var(STORAGE_OPTIONS_ENV) {
+                    for (key, value) in parse_storage_options(&extra).map_err(bad)? {
+                        storage_options.entry(key).or_insert(value);
+                    }
+                }
                 // A local S3-compatible endpoint over plain http works from AWS_ENDPOINT_URL
                 // alone; delta-rs refuses http unless told.
                 if shared::runtime::endpoint_is_plain_http() {
@@ -229,5 +255,25 @@ impl Lake {
             }
             Err(e) => Err(LakeError::delta(name, e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_storage_options;
+
+    #[test]
+    fn storage_options_from_the_environment_are_key_value_pairs() {
+        assert_eq!(
+            parse_storage_options(" max_retries=2, retry_timeout = 5s ,").unwrap(),
+            vec![
+                ("max_retries".to_string(), "2".to_string()),
+                ("retry_timeout".to_string(), "5s".to_string())
+            ]
+        );
+        assert_eq!(
+            parse_storage_options("max_retries").unwrap_err(),
+            "LAKE_STORAGE_OPTIONS entry `max_retries` is not key=value (e.g. max_retries=3)"
+        );
     }
 }

@@ -12,6 +12,8 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod serve;
+
 pub const BUCKET: &str = "local-raw";
 
 /// Object names a raw landing may hold that S3 event keys URL-encode (space, `+`, `%`, `#`,
