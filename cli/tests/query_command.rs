@@ -135,4 +135,9 @@ fn maintain_reports_each_table() {
         stdout.contains("quarantine  0 → 0 rows (0 duplicates removed)"),
         "{stdout}"
     );
+    // `run` wrote every query's result table; maintenance covers them too.
+    assert!(
+        stdout.contains("results/*   10 result tables checkpointed, 0 files vacuumed"),
+        "{stdout}"
+    );
 }

@@ -178,24 +178,63 @@ impl Lake {
             .map_err(delta_err("compacting"))?;
         delta = compacted;
 
-        // 3. Checkpoint the log (it also drops expired exactly-once bookkeeping).
-        deltalake::checkpoints::create_checkpoint(&delta, None)
-            .await
-            .map_err(delta_err("checkpointing"))?;
-        report.checkpoint_version = delta.version();
-
-        // 4. Vacuum files unreferenced for longer than the retention.
-        let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::days(7));
-        let (vacuumed, metrics) = delta
-            .vacuum()
-            .with_retention_period(retention)
-            .with_enforce_retention_duration(false)
-            .await
-            .map_err(delta_err("vacuuming"))?;
-        report.files_vacuumed = metrics.files_deleted.len();
-        report.files_after = active_files(&vacuumed);
-        report.version = vacuumed.version();
+        checkpoint_and_vacuum(delta, name, retention, &mut report).await?;
         tracing::info!(table = name, ?report, "maintained");
         Ok(report)
     }
+
+    /// Maintains the result table of query `name` (`results/<name>/`): each daily run
+    /// overwrites it, so the superseded files are vacuumed once older than the retention,
+    /// and the log is checkpointed. A result not written yet is left alone.
+    pub async fn maintain_result(
+        &self,
+        name: &str,
+        retention: Duration,
+    ) -> Result<MaintenanceReport, MaintenanceError> {
+        let path = format!("results/{name}");
+        let delta = self.load(&path).await?;
+        let mut report = MaintenanceReport {
+            table: path.clone(),
+            ..MaintenanceReport::default()
+        };
+        if delta.version().is_none() {
+            return Ok(report);
+        }
+        report.files_before = active_files(&delta);
+        checkpoint_and_vacuum(delta, &path, retention, &mut report).await?;
+        tracing::info!(table = %path, ?report, "maintained");
+        Ok(report)
+    }
+}
+
+/// The last steps of maintenance: checkpoint the log (which also drops expired exactly-once
+/// bookkeeping), then vacuum files unreferenced for longer than `retention`.
+async fn checkpoint_and_vacuum(
+    delta: DeltaTable,
+    name: &str,
+    retention: Duration,
+    report: &mut MaintenanceReport,
+) -> Result<(), MaintenanceError> {
+    let delta_err = |step: &'static str| {
+        move |source| MaintenanceError::Delta {
+            table: name.to_string(),
+            step,
+            source: Box::new(source),
+        }
+    };
+    deltalake::checkpoints::create_checkpoint(&delta, None)
+        .await
+        .map_err(delta_err("checkpointing"))?;
+    report.checkpoint_version = delta.version();
+    let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::days(7));
+    let (vacuumed, metrics) = delta
+        .vacuum()
+        .with_retention_period(retention)
+        .with_enforce_retention_duration(false)
+        .await
+        .map_err(delta_err("vacuuming"))?;
+    report.files_vacuumed = metrics.files_deleted.len();
+    report.files_after = active_files(&vacuumed);
+    report.version = vacuumed.version();
+    Ok(())
 }

@@ -1,13 +1,13 @@
 //! run-queries: the daily run that replaces the original Airflow DAG (SPEC §8). It runs every
 //! analytics query and writes each result as a Delta table under `results/`, then maintains
 //! the `pin`, `geo`, `user` and `quarantine` tables (de-duplicate, compact, checkpoint,
-//! vacuum), and writes a JSON summary of the run to `_runs/` in the lake.
+//! vacuum) and the result tables (checkpoint, vacuum), and writes a JSON summary of the run to `_runs/` in the lake.
 //!
 //! One failing query or table does not stop the others; the run as a whole fails, naming them,
 //! so the schedule's retry fires.
 
 use chrono::Utc;
-use lake::maintenance::MaintenanceReport;
+use lake::maintenance::{MaintenanceError, MaintenanceReport};
 use lake::queries::{run_queries, QueryError, QueryRun, QUERIES};
 use lake::{Lake, LakeTable};
 use serde::Serialize;
@@ -27,6 +27,26 @@ pub struct TableMaintenance {
     pub table: &'static str,
     pub report: Option<MaintenanceReport>,
     pub error: Option<String>,
+}
+
+impl TableMaintenance {
+    fn of(table: &'static str, outcome: Result<MaintenanceReport, MaintenanceError>) -> Self {
+        match outcome {
+            Ok(report) => TableMaintenance {
+                table,
+                report: Some(report),
+                error: None,
+            },
+            Err(e) => {
+                tracing::error!(table, error = %e, "maintenance failed");
+                TableMaintenance {
+                    table,
+                    report: None,
+                    error: Some(e.to_string()),
+                }
+            }
+        }
+    }
 }
 
 /// The whole daily run, as written to `_runs/<start time>.json`.
@@ -103,6 +123,28 @@ impl RunQueriesError {
     }
 }
 
+impl RunQueriesError {
+    /// The `errorType` Lambda reports, so an alarm can tell a partial run from an outage:
+    /// `Incomplete` (some queries or tables failed, the rest completed; the summary in `_runs/`
+    /// names them and the schedule's retry runs everything again), `Unavailable` (the lake could
+    /// not be read or its tables created; nothing ran).
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            RunQueriesError::Incomplete { .. } => "Incomplete",
+            RunQueriesError::Query(_) | RunQueriesError::Lake(_) => "Unavailable",
+        }
+    }
+}
+
+impl From<RunQueriesError> for lambda_runtime::Diagnostic {
+    fn from(e: RunQueriesError) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: format!("RunQueries.{}", e.error_type()),
+            error_message: e.to_string(),
+        }
+    }
+}
+
 /// Runs the queries, writes their results, maintains the tables, and writes the summary.
 pub async fn handle(deps: &RunQueriesDeps) -> Result<DailyReport, RunQueriesError> {
     // Every table exists from the first run on, empty or not, for any reader.
@@ -110,22 +152,15 @@ pub async fn handle(deps: &RunQueriesDeps) -> Result<DailyReport, RunQueriesErro
     let (queries, _) = run_queries(&deps.lake, &QUERIES, true).await?;
     let mut maintenance = Vec::new();
     for table in LakeTable::ALL {
-        let outcome = match deps.lake.maintain(table, deps.retention).await {
-            Ok(report) => TableMaintenance {
-                table: table.name(),
-                report: Some(report),
-                error: None,
-            },
-            Err(e) => {
-                tracing::error!(table = table.name(), error = %e, "maintenance failed");
-                TableMaintenance {
-                    table: table.name(),
-                    report: None,
-                    error: Some(e.to_string()),
-                }
-            }
-        };
-        maintenance.push(outcome);
+        let outcome = deps.lake.maintain(table, deps.retention).await;
+        maintenance.push(TableMaintenance::of(table.name(), outcome));
+    }
+    // Each run overwrites the result tables: their superseded files are vacuumed too (those
+    // whose write failed this run are already reported, and left as they are).
+    let failed = queries.failed();
+    for query in QUERIES.iter().filter(|q| !failed.contains(&q.name)) {
+        let outcome = deps.lake.maintain_result(query.name, deps.retention).await;
+        maintenance.push(TableMaintenance::of(query.name, outcome));
     }
     let summary = format!("_runs/{}.json", queries.started_at.format("%Y%m%dT%H%M%SZ"));
     let report = DailyReport {

@@ -6,7 +6,7 @@
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use lake::Lake;
-use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use lambda_runtime::{run, service_fn, Diagnostic, Error, LambdaEvent};
 use run_queries::{handle, RunQueriesDeps};
 use std::time::Duration;
 
@@ -34,7 +34,8 @@ async fn main() -> Result<(), Error> {
                 Err(e) => e.metrics(),
             };
             shared::metrics::emit("run-queries", &metrics);
-            Ok::<_, Error>(result?)
+            // Failures reach Lambda with an errorType: a partial run or an outage.
+            result.map_err(Diagnostic::from)
         },
     ))
     .await

@@ -55,7 +55,9 @@ async fn the_daily_run_writes_every_result_maintains_every_table_and_summarises(
         1
     );
     let tables: Vec<&str> = report.maintenance.iter().map(|m| m.table).collect();
-    assert_eq!(tables, ["pin", "geo", "user", "quarantine"]);
+    let mut expected = vec!["pin", "geo", "user", "quarantine"];
+    expected.extend(lake::queries::QUERIES.iter().map(|q| q.name));
+    assert_eq!(tables, expected);
     let pin = report.maintenance[0].report.as_ref().unwrap();
     assert_eq!((pin.rows_before, pin.rows_after), (9, 9));
 
@@ -103,4 +105,67 @@ async fn a_failing_query_does_not_stop_the_others_and_the_run_fails_naming_it() 
         2
     );
     assert!(report.maintenance.iter().all(|m| m.error.is_none()));
+    let diagnostic = lambda_runtime::Diagnostic::from(err);
+    assert_eq!(diagnostic.error_type, "RunQueries.Incomplete");
+}
+
+#[tokio::test]
+async fn a_lake_that_cannot_be_opened_is_an_outage_not_a_partial_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let deps = RunQueriesDeps {
+        lake: Lake::open(dir.path().join("lake").to_str().unwrap()).unwrap(),
+        retention: Duration::from_secs(3600),
+    };
+    // The lake root's `pin` table location is a file: the tables cannot be created.
+    std::fs::write(dir.path().join("lake/pin"), b"blocked").unwrap();
+    let err = handle(&deps).await.unwrap_err();
+    let diagnostic = lambda_runtime::Diagnostic::from(err);
+    assert_eq!(diagnostic.error_type, "RunQueries.Unavailable");
+    assert!(
+        diagnostic.error_message.contains("pin"),
+        "{}",
+        diagnostic.error_message
+    );
+}
+
+#[tokio::test]
+async fn a_second_daily_run_vacuums_the_results_it_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let deps = RunQueriesDeps {
+        lake: fixture_lake(dir.path()).await,
+        retention: Duration::ZERO,
+    };
+    handle(&deps).await.unwrap();
+    let report = handle(&deps).await.unwrap();
+    let q1 = report
+        .maintenance
+        .iter()
+        .find(|m| m.table == "q1_popular_category_by_country")
+        .and_then(|m| m.report.as_ref())
+        .unwrap();
+    // The first run's file, replaced by the second run's overwrite, is gone; the rows stay.
+    assert_eq!(q1.table, "results/q1_popular_category_by_country");
+    assert_eq!((q1.files_vacuumed, q1.files_after), (1, 1));
+    assert!(q1.checkpoint_version.is_some());
+    let files = std::fs::read_dir(
+        dir.path()
+            .join("lake/results/q1_popular_category_by_country"),
+    )
+    .unwrap()
+    .filter(|e| {
+        e.as_ref()
+            .unwrap()
+            .path()
+            .extension()
+            .is_some_and(|x| x == "parquet")
+    })
+    .count();
+    assert_eq!(files, 1);
+    assert_eq!(
+        deps.lake
+            .count_rows("results/q1_popular_category_by_country")
+            .await
+            .unwrap(),
+        7
+    );
 }
