@@ -208,6 +208,51 @@ async fn the_lake_refusing_writes_at_shutdown_loses_no_stream_record() {
     );
 }
 
+/// A backlog at shutdown can take minutes to clean: serve says what it is cleaning and how
+/// far it got, on both paths, and still lands every acknowledged record.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_flush_at_shutdown_prints_its_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    // One object per record, nothing cleaned before the stop, four objects per invocation.
+    let serve = Serve::start_with(
+        dir.path(),
+        &[
+            "--flush-records",
+            "1",
+            "--interval-ms",
+            "600000",
+            "--batch-size",
+            "4",
+        ],
+    );
+    let http = reqwest::Client::new();
+    for ind in 0..10 {
+        let batch = post_batch(&http, &serve.url, "0a5e6ec37a2f.geo", &geo_row(ind))
+            .await
+            .unwrap();
+        assert_eq!(batch.status(), 200);
+        let put = put_stream(&http, &serve.url, &geo_row(100 + ind))
+            .await
+            .unwrap();
+        assert_eq!(put.status(), 200);
+    }
+    let printed = tokio::task::spawn_blocking(move || serve.stop_with("-TERM"))
+        .await
+        .unwrap();
+    for line in [
+        "cleaning 10 landed objects…",
+        "  4/10 objects cleaned",
+        "  8/10 objects cleaned",
+        "  10/10 objects cleaned",
+        "cleaning 10 stream records…",
+    ] {
+        assert!(printed.contains(line), "`{line}` in:\n{printed}");
+    }
+    let inds = sorted_inds(&local_lake(dir.path()), "geo").await;
+    let expected: Vec<i64> = (0..10).chain(100..110).collect();
+    assert_eq!(inds, expected, "{printed}");
+}
+
 /// A raw tree of `objects` NDJSON objects of `per_object` geo records each, `ind`s 0.. in order.
 fn geo_raw_tree(raw: &Path, objects: usize, per_object: usize) -> Vec<i64> {
     let folder = raw.join("topics/0a5e6ec37a2f.geo/dt=2026-11-28");
