@@ -39,9 +39,18 @@ pub struct BenchArgs {
     /// One-record objects in the smaller run of the objects benchmark (the larger has twice).
     #[arg(long, default_value_t = 16_000)]
     pub objects: usize,
-    /// Python interpreter with the duckdb package, for the query comparison.
+    /// Python interpreter with the duckdb (and, for --peers, polars) package.
     #[arg(long, default_value = "python3")]
     pub python: String,
+    /// Compare batch cleaning with DuckDB and polars on the same NDJSON (`--only peers`).
+    #[arg(long)]
+    pub peers: bool,
+    /// Pins cleaned by each engine in the peer comparison.
+    #[arg(long, default_value_t = 200_000)]
+    pub peer_pins: usize,
+    /// Runs of each engine in the peer comparison (the median is shown).
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
     /// Run only one of the benchmarks.
     #[arg(long, value_enum)]
     pub only: Option<Which>,
@@ -56,6 +65,8 @@ pub enum Which {
     Scale,
     /// `process` over N and 2N one-record objects.
     Objects,
+    /// Batch cleaning next to DuckDB and polars (needs them in `--python`); only when asked.
+    Peers,
 }
 
 pub async fn bench(args: BenchArgs) -> Result<(), CliError> {
@@ -67,7 +78,12 @@ pub async fn bench(args: BenchArgs) -> Result<(), CliError> {
             "optimised"
         }
     );
-    let run = |which| args.only.is_none_or(|only| only == which);
+    let only = if args.peers {
+        Some(Which::Peers)
+    } else {
+        args.only
+    };
+    let run = |which| only.is_none_or(|only| only == which);
     if run(Which::Batch) {
         bench_batch(&args).await?;
     }
@@ -82,6 +98,16 @@ pub async fn bench(args: BenchArgs) -> Result<(), CliError> {
     }
     if run(Which::Scale) {
         crate::bench_scale::bench_scale(args.scale_records, args.seed).await?;
+    }
+    if only == Some(Which::Peers) {
+        crate::bench_peers::bench_peers(
+            args.peer_pins,
+            args.per_object,
+            args.runs,
+            args.seed,
+            &args.python,
+        )
+        .await?;
     }
     Ok(())
 }
@@ -391,12 +417,12 @@ async fn bench_batch(args: &BenchArgs) -> Result<(), CliError> {
 }
 
 /// Resets the kernel's peak-RSS counter for this process (Linux); elsewhere a no-op.
-fn reset_peak_rss() {
+pub(crate) fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
-/// Peak resident set size since the last reset, in MB (0 where unknown).
-fn peak_rss_mb() -> f64 {
+/// Peak resident set size since the last reset, in MiB (0 where unknown).
+pub(crate) fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

@@ -4,6 +4,7 @@
 //! thin command-line front over them.
 
 pub mod bench;
+pub mod bench_peers;
 pub mod bench_scale;
 pub mod db;
 pub mod emulate;
