@@ -1,0 +1,29 @@
+//! The peer benchmark runs end to end (its figures are read by people, not asserted): every
+//! engine cleans every pin, and the table and ratios are printed.
+
+mod common;
+
+use common::{pinpipe, succeeded, OutputWithin};
+
+#[test]
+fn bench_peers_cleans_the_same_pins_in_pinpipe_duckdb_and_polars() {
+    let python = std::env::var("PINPIPE_TEST_PYTHON").unwrap_or_else(|_| {
+        panic!("PINPIPE_TEST_PYTHON is not set: run the tests with scripts/test.sh, which installs duckdb and polars in a venv")
+    });
+    let stdout = succeeded(
+        &pinpipe()
+            .args(["bench", "--peers", "--peer-pins", "3000", "--runs", "1"])
+            .args(["--python", &python])
+            .output_within_limit(),
+    );
+    for line in [
+        "peers: the SPEC's pin cleaning of 3000 generated pins (3 objects,",
+        "  pinpipe (batch-clean → Delta)",
+        "  DuckDB (SQL → Parquet)",
+        "  polars (lazy → Parquet)",
+        "ratio: pinpipe takes ",
+    ] {
+        assert!(stdout.contains(line), "`{line}` in:\n{stdout}");
+    }
+    assert!(!stdout.contains("not run"), "{stdout}");
+}
