@@ -41,12 +41,12 @@ export PINPIPE_TEST_POSTGRES_URL="postgres://pinpipe@127.0.0.1:$PGPORT/postgres"
 VENV="${PINPIPE_VENV:-$HOME/.cache/pinpipe/venv}"
 # duckdb and polars are the peer engines of `pinpipe bench --peers` and, with deltalake, the
 # readers users point at the lake.
-if ! "$VENV/bin/python" -c 'import moto, samcli, duckdb, polars, deltalake' 2>/dev/null; then
-  echo "==> installing moto[server], aws-sam-cli, duckdb, polars and deltalake into $VENV"
+if ! "$VENV/bin/python" -c 'import moto, samcli, duckdb, polars, deltalake, pyarrow' 2>/dev/null; then
+  echo "==> installing moto[server], aws-sam-cli, duckdb, polars, deltalake and pyarrow into $VENV"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --upgrade pip
   "$VENV/bin/pip" install -q 'moto[server]>=5.1,<6' 'aws-sam-cli>=1.130' 'cfn-lint>=1.20' \
-    'duckdb>=1.2' 'polars>=1.20' 'deltalake>=1.0'
+    'duckdb>=1.2' 'polars>=1.20' 'deltalake>=1.0' 'pyarrow>=15'
 fi
 export PINPIPE_TEST_PYTHON="$VENV/bin/python"
 MOTO_PORT=${PINPIPE_TEST_MOTO_PORT:-5055}
