@@ -101,6 +101,19 @@ def run_polars(out, files):
     return pl.scan_parquet(out).select(pl.len()).collect().item()
 
 
+def peak_mib():
+    """Peak RSS of this process image (VmHWM). Not ru_maxrss: Linux carries the parent's peak
+    across fork and exec into it, so a child started by a large process would report that."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def main():
     engine, out, files = sys.argv[1], sys.argv[2], sys.argv[3:]
     run = {"duckdb": run_duckdb, "polars": run_polars}.get(engine)
@@ -117,7 +130,7 @@ def main():
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     print(json.dumps({"engine": engine, "rows": rows, "wall_seconds": wall,
-                      "cpu_seconds": cpu, "peak_mib": after.ru_maxrss / 1024}))
+                      "cpu_seconds": cpu, "peak_mib": peak_mib()}))
 
 
 if __name__ == "__main__":

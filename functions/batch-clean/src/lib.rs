@@ -58,6 +58,9 @@ pub enum BatchCleanError {
     Append(#[from] Box<AppendError>),
     #[error("event is neither an S3 nor an SQS event: {0}")]
     UnknownEvent(String),
+    /// Cleaning was cut short (the runtime shut down); nothing was committed, a retry redoes it.
+    #[error("cleaning was interrupted before anything was committed: {0}")]
+    Interrupted(String),
 }
 
 impl BatchCleanError {
@@ -74,7 +77,8 @@ impl BatchCleanError {
             }
             BatchCleanError::Read { .. }
             | BatchCleanError::Lake(_)
-            | BatchCleanError::Append(_) => "Unavailable",
+            | BatchCleanError::Append(_)
+            | BatchCleanError::Interrupted(_) => "Unavailable",
         }
     }
 }
@@ -175,26 +179,8 @@ pub async fn clean_objects(
     extra_quarantine: Vec<QuarantineRow>,
     deps: &BatchCleanDeps,
 ) -> Result<BatchReport, BatchCleanError> {
-    let mut report = BatchReport::default();
-    let mut inputs = Vec::with_capacity(objects.len() + 1);
     let fetched = deps.raw.fetch_all(objects).await?;
-    for (object, fetched) in objects.iter().zip(fetched) {
-        let Some((etag, bytes)) = fetched else {
-            report.missing_objects += 1;
-            tracing::warn!(bucket = %object.bucket, key = %object.key, "object no longer exists; skipped");
-            continue;
-        };
-        report.objects += 1;
-        let input = match objects::decoded(&object.key, &bytes) {
-            Ok(text) => clean_object(object, &etag, &text, &mut report),
-            Err(error) => {
-                // Not readable as a whole (a corrupt gzip stream): kept as it is, to replay.
-                report.counts.records_in += 1;
-                unreadable_object(object, &etag, &bytes, error)
-            }
-        };
-        inputs.push(input);
-    }
+    let (mut inputs, mut report) = clean_fetched(objects, fetched).await?;
     if !extra_quarantine.is_empty() {
         report.counts.records_in += extra_quarantine.len();
         inputs.push(Input {
@@ -225,6 +211,80 @@ pub async fn clean_objects(
         "batch cleaned"
     );
     Ok(report)
+}
+
+/// An object named by the event, and its ETag and bytes (`None`: it no longer exists).
+type FetchedObject = (ObjectRef, Option<(String, bytes::Bytes)>);
+
+/// Cleans fetched objects into lake inputs, in the objects' order. Parsing is the bulk of the
+/// work and each object is independent, so the objects are split into one run of about equal
+/// bytes per core, each cleaned on a blocking thread.
+async fn clean_fetched(
+    objects: &[ObjectRef],
+    fetched: Vec<Option<(String, bytes::Bytes)>>,
+) -> Result<(Vec<Input>, BatchReport), BatchCleanError> {
+    let items: Vec<FetchedObject> =
+        objects.iter().cloned().zip(fetched).collect();
+    let total: usize = items
+        .iter()
+        .map(|(_, f)| f.as_ref().map_or(0, |(_, b)| b.len()))
+        .sum();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let share = total.div_ceil(cores.max(1)).max(1);
+    let mut runs: Vec<Vec<FetchedObject>> = vec![Vec::new()];
+    let mut bytes = 0;
+    for item in items {
+        let size = item.1.as_ref().map_or(0, |(_, b)| b.len());
+        if bytes >= share && runs.len() < cores {
+            runs.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += size;
+        if let Some(run) = runs.last_mut() {
+            run.push(item);
+        }
+    }
+    let handles: Vec<_> = runs
+        .into_iter()
+        .map(|run| tokio::task::spawn_blocking(move || clean_run(run)))
+        .collect();
+    let mut inputs = Vec::with_capacity(objects.len() + 1);
+    let mut report = BatchReport::default();
+    for handle in handles {
+        match handle.await {
+            Ok((run_inputs, run_report)) => {
+                inputs.extend(run_inputs);
+                report += &run_report;
+            }
+            // The runtime is shutting down (or cleaning hit a bug): nothing was committed.
+            Err(e) => return Err(BatchCleanError::Interrupted(e.to_string())),
+        }
+    }
+    Ok((inputs, report))
+}
+
+/// Cleans one run of fetched objects, in order.
+fn clean_run(run: Vec<FetchedObject>) -> (Vec<Input>, BatchReport) {
+    let mut report = BatchReport::default();
+    let mut inputs = Vec::with_capacity(run.len());
+    for (object, fetched) in run {
+        let Some((etag, bytes)) = fetched else {
+            report.missing_objects += 1;
+            tracing::warn!(bucket = %object.bucket, key = %object.key, "object no longer exists; skipped");
+            continue;
+        };
+        report.objects += 1;
+        let input = match objects::decoded(&object.key, &bytes) {
+            Ok(text) => clean_object(&object, &etag, &text, &mut report),
+            Err(error) => {
+                // Not readable as a whole (a corrupt gzip stream): kept as it is, to replay.
+                report.counts.records_in += 1;
+                unreadable_object(&object, &etag, &bytes, error)
+            }
+        };
+        inputs.push(input);
+    }
+    (inputs, report)
 }
 
 /// An object that could not be decoded at all, as one quarantined record holding its bytes.
