@@ -37,6 +37,20 @@ async fn assert_exact(lake: &Lake, sent: &[i64], acked: &[i64], cut_off: usize, 
     );
 }
 
+/// Posts geo records `0..n` on the batch route and `100..100 + n` on the stream route, one per
+/// request, each answered 200.
+async fn post_on_both_routes(url: &str, n: i64) {
+    let http = reqwest::Client::new();
+    for ind in 0..n {
+        let batch = post_batch(&http, url, "0a5e6ec37a2f.geo", &geo_row(ind))
+            .await
+            .unwrap();
+        assert_eq!(batch.status(), 200);
+        let put = put_stream(&http, url, &geo_row(100 + ind)).await.unwrap();
+        assert_eq!(put.status(), 200);
+    }
+}
+
 /// Runs eight load clients against `serve` until `stop` has stopped it; (sent, acknowledged).
 async fn under_load(
     url: &str,
@@ -127,17 +141,7 @@ async fn serve_has_no_timeouts_and_sigterm_exits_without_flushing() {
             "600000",
         ],
     );
-    let http = reqwest::Client::new();
-    for ind in 0..5 {
-        let batch = post_batch(&http, &serve.url, "0a5e6ec37a2f.geo", &geo_row(ind))
-            .await
-            .unwrap();
-        assert_eq!(batch.status(), 200);
-        let put = put_stream(&http, &serve.url, &geo_row(100 + ind))
-            .await
-            .unwrap();
-        assert_eq!(put.status(), 200);
-    }
+    post_on_both_routes(&serve.url, 5).await;
     // A client that promises 1,000 bytes and sends one.
     let addr = serve.url.trim_start_matches("http://").to_string();
     let mut stalled = TcpStream::connect(&addr).await.unwrap();
@@ -173,17 +177,7 @@ async fn the_lake_refusing_writes_at_shutdown_loses_no_stream_record() {
     let dir = tempfile::tempdir().unwrap();
     let quiet = ["--flush-ms", "600000", "--interval-ms", "600000"];
     let serve = Serve::start_with(dir.path(), &quiet);
-    let http = reqwest::Client::new();
-    for ind in 0..5 {
-        let batch = post_batch(&http, &serve.url, "0a5e6ec37a2f.geo", &geo_row(ind))
-            .await
-            .unwrap();
-        assert_eq!(batch.status(), 200);
-        let put = put_stream(&http, &serve.url, &geo_row(100 + ind))
-            .await
-            .unwrap();
-        assert_eq!(put.status(), 200);
-    }
+    post_on_both_routes(&serve.url, 5).await;
     // geo's location becomes a file: every commit to it fails, as an unwritable store would.
     let geo = dir.path().join("lake").join("geo");
     let away = dir.path().join("lake").join("geo.away");
@@ -225,17 +219,7 @@ async fn a_long_flush_at_shutdown_prints_its_progress() {
             "4",
         ],
     );
-    let http = reqwest::Client::new();
-    for ind in 0..10 {
-        let batch = post_batch(&http, &serve.url, "0a5e6ec37a2f.geo", &geo_row(ind))
-            .await
-            .unwrap();
-        assert_eq!(batch.status(), 200);
-        let put = put_stream(&http, &serve.url, &geo_row(100 + ind))
-            .await
-            .unwrap();
-        assert_eq!(put.status(), 200);
-    }
+    post_on_both_routes(&serve.url, 10).await;
     let printed = tokio::task::spawn_blocking(move || serve.stop_with("-TERM"))
         .await
         .unwrap();

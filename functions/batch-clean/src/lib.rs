@@ -223,8 +223,7 @@ async fn clean_fetched(
     objects: &[ObjectRef],
     fetched: Vec<Option<(String, bytes::Bytes)>>,
 ) -> Result<(Vec<Input>, BatchReport), BatchCleanError> {
-    let items: Vec<FetchedObject> =
-        objects.iter().cloned().zip(fetched).collect();
+    let items: Vec<FetchedObject> = objects.iter().cloned().zip(fetched).collect();
     let total: usize = items
         .iter()
         .map(|(_, f)| f.as_ref().map_or(0, |(_, b)| b.len()))
