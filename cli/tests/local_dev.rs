@@ -279,3 +279,53 @@ async fn emulating_from_postgres_fills_the_lake_with_the_expected_rows() {
         );
     }
 }
+
+/// A backfill of 10,000 MSK Connect files (one record each, a third per topic) keeps three
+/// bookkeeping entries per topic-partition (the README's `1 + 2r` with one range), and a
+/// second run writes nothing.
+#[test]
+fn process_over_ten_thousand_msk_connect_files_keeps_bounded_bookkeeping() {
+    const FILES: usize = 10_002;
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("msk");
+    for table in ["pin", "geo", "user"] {
+        let topic = format!("0a5e6ec37a2f.{table}");
+        let folder = raw.join("topics").join(&topic).join("partition=0");
+        std::fs::create_dir_all(&folder).unwrap();
+        let mut row: Value = serde_json::from_str(&fixture_lines(table)[0]).unwrap();
+        let key = if table == "pin" { "index" } else { "ind" };
+        for offset in 0..FILES / 3 {
+            row[key] = serde_json::json!(offset);
+            std::fs::write(
+                folder.join(format!("{topic}+0+{offset:010}.json")),
+                row.to_string(),
+            )
+            .unwrap();
+        }
+    }
+    let process = || {
+        succeeded(
+            &pinpipe()
+                .args(["process", "--raw"])
+                .arg(&raw)
+                .arg("--lake")
+                .arg(dir.path().join("lake"))
+                .output_within_limit(),
+        )
+    };
+    let first = process();
+    assert!(first.contains("batch-clean: 10002 objects, 10002 records in → 10002 rows written, 0 quarantined, 0 duplicates, 0 already committed"), "{first}");
+    let second = process();
+    assert!(second.contains("batch-clean: 10002 objects, 10002 records in → 0 rows written, 0 quarantined, 0 duplicates, 10002 already committed"), "{second}");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let lake = Lake::open(dir.path().join("lake").to_str().unwrap()).unwrap();
+    for table in ["pin", "geo", "user"] {
+        let inds = rt.block_on(common::sorted_inds(&lake, table));
+        assert_eq!(inds, (0..(FILES / 3) as i64).collect::<Vec<_>>(), "{table}");
+        let delta = rt.block_on(lake.load(table)).unwrap();
+        let committed = rt
+            .block_on(lake::committed::committed_transactions(&delta))
+            .unwrap();
+        assert_eq!(committed.len(), 3, "{table}: bookkeeping entries");
+    }
+}
