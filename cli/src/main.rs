@@ -45,6 +45,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    shared::runtime::log_dependency_panics();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -71,10 +72,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            // Exit without tearing the runtime down: storage tasks still in flight after the
-            // failure (delta-rs runs some on blocking threads) would otherwise panic as the
-            // runtime drops them, and print a crash after the real error.
-            std::process::exit(1)
+            ExitCode::FAILURE
         }
     }
 }

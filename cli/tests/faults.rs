@@ -441,3 +441,144 @@ async fn an_s3_outage_mid_process_fails_cleanly_and_a_rerun_is_exact() {
     assert_eq!(inds.len(), expected.len(), "{stdout}");
     assert_eq!(inds, expected, "{stdout}");
 }
+
+/// Forwards to `upstream`, but cuts any connection that sends a multipart-upload completion
+/// (`POST …?uploadId=…`).
+async fn completion_cutting_proxy(upstream: String) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                let Ok(server) = TcpStream::connect(&upstream).await else {
+                    return;
+                };
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                let up = tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = match cr.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        let text = String::from_utf8_lossy(&buf[..n]);
+                        if text
+                            .lines()
+                            .any(|l| l.starts_with("POST ") && l.contains("uploadId="))
+                        {
+                            return;
+                        }
+                        if sw.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+                let _ = tokio::io::copy(&mut sr, &mut cw).await;
+                up.abort();
+            });
+        }
+    });
+    addr
+}
+
+/// A pin object big enough that its Parquet file goes up as a multipart upload (over 5 MiB).
+fn big_pin_object(raw: &Path, rows: u64) {
+    let folder = raw.join("topics/0a5e6ec37a2f.pin/dt=2026-11-28");
+    std::fs::create_dir_all(&folder).unwrap();
+    let mut body = String::new();
+    for i in 0..rows {
+        // Text that does not compress, so the file really is that big.
+        let noise: String = (0..20u64)
+            .map(|k| {
+                format!(
+                    "{:016x}",
+                    (i * 2_654_435_761 + k * 40_503).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                )
+            })
+            .collect();
+        let row =
+            serde_json::json!({"index": i, "unique_id": noise, "title": noise, "category": "art"});
+        body.push_str(&row.to_string());
+        body.push('\n');
+    }
+    std::fs::write(folder.join("big.ndjson"), body).unwrap();
+}
+
+/// The S3-compatible server refuses to complete a multipart upload: object_store and delta-rs
+/// panic inside while cleaning up (and catch it). `process` must report the storage error and
+/// what to do — not `thread … panicked` with a backtrace — and a rerun is exact.
+#[tokio::test(flavor = "multi_thread")]
+async fn storage_errors_print_panics_from_inside_delta_rs_and_object_store() {
+    let endpoint = s3_endpoint();
+    let bucket = format!("lake-multipart-{}", std::process::id());
+    let status = reqwest::Client::new()
+        .put(format!("{endpoint}/{bucket}"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert!(status.is_success(), "create bucket: {status}");
+    let cutting =
+        completion_cutting_proxy(endpoint.trim_start_matches("http://").to_string()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    big_pin_object(&raw, 30_000);
+    let root = format!("s3://{bucket}/lake");
+    let process = |endpoint: &str| {
+        let mut command = pinpipe();
+        command
+            .arg("process")
+            .arg("--raw")
+            .arg(&raw)
+            .args(["--lake", &root])
+            .env("AWS_ENDPOINT_URL", endpoint)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("LAKE_STORAGE_OPTIONS", "max_retries=0,retry_timeout=1s")
+            .env("RUST_BACKTRACE", "1");
+        command
+    };
+    let mut failing = process(&cutting);
+    let out = tokio::task::spawn_blocking(move || failing.output_within_limit())
+        .await
+        .unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{printed}");
+    assert!(!printed.contains("panicked"), "{printed}");
+    assert!(!printed.contains("stack backtrace"), "{printed}");
+    assert!(
+        printed.contains(&root),
+        "the error names the store:\n{printed}"
+    );
+    assert!(
+        printed.contains("run the same command again once the lake and raw store are reachable"),
+        "and says what to do:\n{printed}"
+    );
+
+    let mut rerun = process(&endpoint);
+    let stdout = tokio::task::spawn_blocking(move || succeeded(&rerun.output_within_limit()))
+        .await
+        .unwrap();
+    let options: HashMap<String, String> = [
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("AWS_ALLOW_HTTP", "true"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let lake = Lake::open_with_options(&root, options).unwrap();
+    let inds = sorted_inds(&lake, "pin").await;
+    assert_eq!(inds, (0..30_000).collect::<Vec<i64>>(), "{stdout}");
+}

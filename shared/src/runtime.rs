@@ -12,6 +12,41 @@ pub fn init_json_logs() {
         .with_current_span(false)
         .without_time()
         .init();
+    log_dependency_panics();
+}
+
+/// Reports a panic raised inside a dependency as one log line instead of a crash report.
+///
+/// delta-rs and object_store panic on some storage failures and catch the panic themselves
+/// (e.g. aborting a multipart upload whose completion failed: `Already shut down`); the
+/// operation then returns an ordinary error, which the caller reports. Rust's default hook
+/// would still print `thread … panicked` and a backtrace first, as if the program had crashed.
+/// Panics in this project's own code keep the default report.
+pub fn log_dependency_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let Some(location) = info.location().filter(|l| is_dependency_source(l.file())) else {
+            return default(info);
+        };
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        tracing::warn!(
+            panic = %message,
+            at = %location,
+            "a storage library failed internally; the operation's own error follows"
+        );
+    }));
+}
+
+/// Whether a source path belongs to a crate fetched by cargo (registry or git), not this
+/// workspace.
+fn is_dependency_source(file: &str) -> bool {
+    let file = file.replace('\\', "/");
+    file.contains("/registry/src/") || file.contains("/git/checkouts/")
 }
 
 /// True when `AWS_ENDPOINT_URL` names a plain `http://` endpoint (a local S3-compatible server,
@@ -28,4 +63,21 @@ pub fn required_env(name: &str, what: &str) -> Result<String, String> {
 /// `LAKE_URI`, the lake root every function but ingest-api reads and writes.
 pub fn lake_uri() -> Result<String, String> {
     required_env("LAKE_URI", "the lake root, e.g. s3://my-lake-bucket/lake")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_dependency_source;
+
+    #[test]
+    fn only_crates_fetched_by_cargo_count_as_dependencies() {
+        assert!(is_dependency_source(
+            "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/object_store-0.13.2/src/buffered.rs"
+        ));
+        assert!(is_dependency_source(
+            "/home/u/.cargo/git/checkouts/delta-rs-abc/1234/crates/core/src/lib.rs"
+        ));
+        assert!(!is_dependency_source("lake/src/append.rs"));
+        assert!(!is_dependency_source("/work/main/cli/src/serve.rs"));
+    }
 }
