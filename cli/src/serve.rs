@@ -365,39 +365,7 @@ impl Worker {
     /// what it is doing, since a large backlog can take minutes.
     async fn round(&self, cleaned: &mut HashSet<String>, totals: &mut CleanTotals, stopping: bool) {
         if let Some(deps) = &self.batch {
-            if let RawStores::Fixed(store) = &deps.raw {
-                match list_landed(store.as_ref(), LOCAL_RAW_BUCKET).await {
-                    Ok(objects) => {
-                        let new: Vec<_> = objects
-                            .into_iter()
-                            .filter(|o| !cleaned.contains(&o.key))
-                            .collect();
-                        if stopping && !new.is_empty() {
-                            println!("cleaning {} landed objects…", new.len());
-                        }
-                        let mut done = 0;
-                        for chunk in new.chunks(self.batch_size.max(1)) {
-                            match batch_clean::handle_s3(&s3_put_event(chunk), deps).await {
-                                Ok(r) => {
-                                    totals.batch += &r;
-                                    cleaned.extend(chunk.iter().map(|o| o.key.clone()));
-                                    done += chunk.len();
-                                    if stopping && new.len() > chunk.len() {
-                                        println!("  {done}/{} objects cleaned", new.len());
-                                    }
-                                }
-                                Err(e) => {
-                                    tracing::error!(error = %e, "batch-clean failed; retrying next round");
-                                    if stopping {
-                                        eprintln!("error: {e}: the objects stay in the raw landing; `pinpipe process` or the next serve cleans them");
-                                    }
-                                }
-                            }
-                        }
-                    }
-                    Err(e) => tracing::error!(error = %e, "listing the raw landing failed"),
-                }
-            }
+            self.clean_landed(deps, cleaned, totals, stopping).await;
         }
         if !stopping {
             if let Some((memory, deps)) = &self.stream {
@@ -405,6 +373,52 @@ impl Worker {
                     Ok(r) => totals.stream += &r,
                     Err(e) => {
                         tracing::error!(error = %e, "stream-clean failed; retrying next round")
+                    }
+                }
+            }
+        }
+    }
+
+    /// batch-clean over the objects landed in the local raw directory since the last round.
+    async fn clean_landed(
+        &self,
+        deps: &BatchCleanDeps,
+        cleaned: &mut HashSet<String>,
+        totals: &mut CleanTotals,
+        stopping: bool,
+    ) {
+        let RawStores::Fixed(store) = &deps.raw else {
+            return;
+        };
+        let objects = match list_landed(store.as_ref(), LOCAL_RAW_BUCKET).await {
+            Ok(objects) => objects,
+            Err(e) => {
+                tracing::error!(error = %e, "listing the raw landing failed");
+                return;
+            }
+        };
+        let new: Vec<_> = objects
+            .into_iter()
+            .filter(|o| !cleaned.contains(&o.key))
+            .collect();
+        if stopping && !new.is_empty() {
+            println!("cleaning {} landed objects…", new.len());
+        }
+        let mut done = 0;
+        for chunk in new.chunks(self.batch_size.max(1)) {
+            match batch_clean::handle_s3(&s3_put_event(chunk), deps).await {
+                Ok(r) => {
+                    totals.batch += &r;
+                    cleaned.extend(chunk.iter().map(|o| o.key.clone()));
+                    done += chunk.len();
+                    if stopping && new.len() > chunk.len() {
+                        println!("  {done}/{} objects cleaned", new.len());
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "batch-clean failed; retrying next round");
+                    if stopping {
+                        eprintln!("error: {e}: the objects stay in the raw landing; `pinpipe process` or the next serve cleans them");
                     }
                 }
             }
@@ -424,16 +438,16 @@ impl Worker {
         }
         println!("cleaning {pending} stream records…");
         let mut last_error = None;
-        for wait in LAST_ROUND_RETRIES {
+        for wait in LAST_ROUND_WAITS {
+            tokio::time::sleep(wait).await;
             match flush_stream(memory, deps, crate::run::STREAM_BATCH).await {
                 Ok(r) => {
                     totals.stream += &r;
                     return;
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "stream-clean failed on the last round; retrying");
+                    tracing::warn!(error = %e, "stream-clean failed on the last round");
                     last_error = Some(e);
-                    tokio::time::sleep(wait).await;
                 }
             }
         }
@@ -456,11 +470,11 @@ impl Worker {
     }
 }
 
-/// Waits between the last round's attempts at stream-clean.
-const LAST_ROUND_RETRIES: [Duration; 3] = [
+/// The wait before each of the last round's three attempts at stream-clean.
+const LAST_ROUND_WAITS: [Duration; 3] = [
+    Duration::ZERO,
     Duration::from_millis(500),
     Duration::from_secs(1),
-    Duration::from_secs(2),
 ];
 
 /// Moves everything on the in-process stream into the spool, as NDJSON of the topic its

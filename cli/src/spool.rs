@@ -432,11 +432,7 @@ impl Landing for Spool {
     async fn land(&self, topic: &str, records: &NdjsonRecords) -> Result<Landed, LandingError> {
         self.append(topic, records)
             .await
-            .map_err(|e| LandingError::Unavailable {
-                what: "the local spool".into(),
-                reason: e.to_string(),
-                accepted: 0,
-            })?;
+            .map_err(|e| LandingError::refused("the local spool", e))?;
         Ok(Landed {
             location: format!("spool:{topic}"),
         })

@@ -236,7 +236,6 @@ fn plan<'a, T>(
             }
             Bookkeeping::Offsets => {
                 let mut ranges = OffsetRanges::from_transactions(app_id, version);
-                let mut added = false;
                 for (p, item) in items {
                     let offset = p.to_i64().unwrap_or(i64::MAX);
                     if ranges.contains(offset) {
@@ -245,10 +244,10 @@ fn plan<'a, T>(
                         out.repeated += 1;
                     } else {
                         out.pending.push(item);
-                        added = true;
                     }
                 }
-                if added {
+                // `seen` holds exactly the positions taken into this commit.
+                if !seen.is_empty() {
                     for p in &seen {
                         ranges.insert(p.to_i64().unwrap_or(i64::MAX));
                     }

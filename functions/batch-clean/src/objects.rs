@@ -161,10 +161,12 @@ pub fn decoded<'a>(key: &str, bytes: &'a [u8]) -> Result<std::borrow::Cow<'a, [u
     };
     Ok(match text {
         std::borrow::Cow::Borrowed(b) => b.strip_prefix(BOM).unwrap_or(b).into(),
-        std::borrow::Cow::Owned(b) => match b.strip_prefix(BOM) {
-            Some(rest) => rest.to_vec().into(),
-            None => b.into(),
-        },
+        std::borrow::Cow::Owned(mut b) => {
+            if b.starts_with(BOM) {
+                b.drain(..BOM.len());
+            }
+            b.into()
+        }
     })
 }
 

@@ -100,6 +100,17 @@ pub enum LandingError {
     },
 }
 
+impl LandingError {
+    /// `what` refused the whole request (nothing was accepted) for `reason`.
+    pub fn refused(what: &str, reason: impl std::fmt::Display) -> Self {
+        LandingError::Unavailable {
+            what: what.to_string(),
+            reason: reason.to_string(),
+            accepted: 0,
+        }
+    }
+}
+
 /// A raw landing for the batch route.
 #[async_trait]
 pub trait Landing: Send + Sync + std::fmt::Debug {
@@ -165,11 +176,7 @@ impl Landing for RawLanding {
         let key = self
             .put(topic, records.bytes().clone())
             .await
-            .map_err(|e| LandingError::Unavailable {
-                what: "the raw store".into(),
-                reason: e.to_string(),
-                accepted: 0,
-            })?;
+            .map_err(|e| LandingError::refused("the raw store", e))?;
         Ok(Landed {
             location: key.to_string(),
         })
