@@ -237,6 +237,34 @@ async fn a_long_flush_at_shutdown_prints_its_progress() {
     assert_eq!(inds, expected, "{printed}");
 }
 
+/// A client that sends part of its declared body and then closes its side: the body cannot be
+/// read, which is the client's problem (400, send it again), not an oversized body (413).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_read_error_is_answered_as_a_413() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start(dir.path());
+    let addr = serve.url.trim_start_matches("http://").to_string();
+    let mut client = TcpStream::connect(&addr).await.unwrap();
+    client
+        .write_all(b"POST /topics/0a5e6ec37a2f.geo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"records\":")
+        .await
+        .unwrap();
+    client.shutdown().await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), client.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("body_unreadable"), "{answer}");
+    let printed = tokio::task::spawn_blocking(move || serve.stop())
+        .await
+        .unwrap();
+    assert!(
+        sorted_inds(&local_lake(dir.path()), "geo").await.is_empty(),
+        "{printed}"
+    );
+}
+
 /// A raw tree of `objects` NDJSON objects of `per_object` geo records each, `ind`s 0.. in order.
 fn geo_raw_tree(raw: &Path, objects: usize, per_object: usize) -> Vec<i64> {
     let folder = raw.join("topics/0a5e6ec37a2f.geo/dt=2026-11-28");

@@ -271,3 +271,22 @@ pub async fn describe(stream: &str, deps: &IngestDeps) -> Result<Response<String
         "HasMoreShards": false,
     }}))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_put_records_entry_build_error_is_answered_as_a_failure_not_a_retry() {
+        let e = sink_error(SinkError::Invalid("partition_key was not specified".into()));
+        assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(e.code, "internal");
+        assert_eq!(
+            e.message,
+            "the Kinesis request could not be built (partition_key was not specified); nothing was written, and retrying will not help"
+        );
+        // An outage still asks for a retry.
+        let outage = sink_error(SinkError::Unavailable("timeout".into()));
+        assert_eq!(outage.status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+}
