@@ -379,6 +379,63 @@ impl Proxy {
     }
 }
 
+/// Creates `bucket` on the S3-compatible server.
+async fn create_bucket(endpoint: &str, bucket: &str) {
+    let status = reqwest::Client::new()
+        .put(format!("{endpoint}/{bucket}"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert!(status.is_success(), "create bucket: {status}");
+}
+
+/// `pinpipe process` from a local raw tree into an S3 lake at `root`, reached through
+/// `endpoint`, with delta-rs storage options `storage` (retries) and backtraces on.
+fn process_on_s3(raw: &Path, root: &str, endpoint: &str, storage: &str) -> std::process::Command {
+    let mut command = pinpipe();
+    command
+        .arg("process")
+        .arg("--raw")
+        .arg(raw)
+        .args(["--lake", root])
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("LAKE_STORAGE_OPTIONS", storage)
+        .env("RUST_BACKTRACE", "1");
+    command
+}
+
+/// The S3 lake at `root`, read straight from the server (not through a test's proxy).
+fn s3_lake(root: &str, endpoint: &str) -> Lake {
+    let options: HashMap<String, String> = [
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_ALLOW_HTTP", "true"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    Lake::open_with_options(root, options).unwrap()
+}
+
+/// A failed backfill's output names the lake and says what to do.
+fn assert_names_store_and_remedy(printed: &str, root: &str) {
+    assert!(
+        printed.contains(root),
+        "the error names the store:\n{printed}"
+    );
+    assert!(
+        printed.contains("run the same command again once the lake and raw store are reachable"),
+        "and says what to do:\n{printed}"
+    );
+}
+
 /// The S3-compatible server the test command started.
 fn s3_endpoint() -> String {
     let endpoint = std::env::var("PINPIPE_TEST_AWS_ENDPOINT").unwrap_or_else(|_| {
@@ -395,13 +452,7 @@ fn s3_endpoint() -> String {
 async fn an_s3_outage_mid_process_fails_cleanly_and_a_rerun_is_exact() {
     let endpoint = s3_endpoint();
     let bucket = format!("lake-outage-{}", std::process::id());
-    let status = reqwest::Client::new()
-        .put(format!("{endpoint}/{bucket}"))
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert!(status.is_success(), "create bucket: {status}");
+    create_bucket(&endpoint, &bucket).await;
     let proxy = Proxy::start(endpoint.trim_start_matches("http://").to_string()).await;
 
     let dir = tempfile::tempdir().unwrap();
@@ -409,18 +460,8 @@ async fn an_s3_outage_mid_process_fails_cleanly_and_a_rerun_is_exact() {
     let expected = geo_raw_tree(&raw, 40, 250);
     let root = format!("s3://{bucket}/lake");
     let process = || {
-        let mut command = pinpipe();
-        command
-            .args(["process", "--batch-size", "1", "--raw"])
-            .arg(&raw)
-            .args(["--lake", &root])
-            .env("AWS_ENDPOINT_URL", &proxy.addr)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("LAKE_STORAGE_OPTIONS", "max_retries=1,retry_timeout=2s")
-            .env("RUST_BACKTRACE", "1");
+        let mut command = process_on_s3(&raw, &root, &proxy.addr, "max_retries=1,retry_timeout=2s");
+        command.args(["--batch-size", "1"]);
         command
     };
 
@@ -440,31 +481,14 @@ async fn an_s3_outage_mid_process_fails_cleanly_and_a_rerun_is_exact() {
     );
     assert!(!printed.contains("panicked"), "{printed}");
     assert!(!printed.contains("RUST_BACKTRACE"), "{printed}");
-    assert!(
-        printed.contains(&root),
-        "the error names the store:\n{printed}"
-    );
-    assert!(
-        printed.contains("run the same command again once the lake and raw store are reachable"),
-        "and says what to do:\n{printed}"
-    );
+    assert_names_store_and_remedy(&printed, &root);
 
     proxy.set_up(true);
     let mut rerun = process();
     let stdout = tokio::task::spawn_blocking(move || succeeded(&rerun.output_within_limit()))
         .await
         .unwrap();
-    let options: HashMap<String, String> = [
-        ("AWS_ENDPOINT_URL", endpoint.as_str()),
-        ("AWS_ALLOW_HTTP", "true"),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let lake = Lake::open_with_options(&root, options).unwrap();
+    let lake = s3_lake(&root, &endpoint);
     let inds = sorted_inds(&lake, "geo").await;
     assert_eq!(inds.len(), expected.len(), "{stdout}");
     assert_eq!(inds, expected, "{stdout}");
@@ -542,35 +566,15 @@ fn big_pin_object(raw: &Path, rows: u64) {
 async fn storage_errors_print_panics_from_inside_delta_rs_and_object_store() {
     let endpoint = s3_endpoint();
     let bucket = format!("lake-multipart-{}", std::process::id());
-    let status = reqwest::Client::new()
-        .put(format!("{endpoint}/{bucket}"))
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert!(status.is_success(), "create bucket: {status}");
+    create_bucket(&endpoint, &bucket).await;
     let cutting =
         completion_cutting_proxy(endpoint.trim_start_matches("http://").to_string()).await;
     let dir = tempfile::tempdir().unwrap();
     let raw = dir.path().join("raw");
     big_pin_object(&raw, 30_000);
     let root = format!("s3://{bucket}/lake");
-    let process = |endpoint: &str| {
-        let mut command = pinpipe();
-        command
-            .arg("process")
-            .arg("--raw")
-            .arg(&raw)
-            .args(["--lake", &root])
-            .env("AWS_ENDPOINT_URL", endpoint)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("LAKE_STORAGE_OPTIONS", "max_retries=0,retry_timeout=1s")
-            .env("RUST_BACKTRACE", "1");
-        command
-    };
+    let process =
+        |endpoint: &str| process_on_s3(&raw, &root, endpoint, "max_retries=0,retry_timeout=1s");
     let mut failing = process(&cutting);
     let out = tokio::task::spawn_blocking(move || failing.output_within_limit())
         .await
@@ -583,30 +587,13 @@ async fn storage_errors_print_panics_from_inside_delta_rs_and_object_store() {
     assert!(!out.status.success(), "{printed}");
     assert!(!printed.contains("panicked"), "{printed}");
     assert!(!printed.contains("stack backtrace"), "{printed}");
-    assert!(
-        printed.contains(&root),
-        "the error names the store:\n{printed}"
-    );
-    assert!(
-        printed.contains("run the same command again once the lake and raw store are reachable"),
-        "and says what to do:\n{printed}"
-    );
+    assert_names_store_and_remedy(&printed, &root);
 
     let mut rerun = process(&endpoint);
     let stdout = tokio::task::spawn_blocking(move || succeeded(&rerun.output_within_limit()))
         .await
         .unwrap();
-    let options: HashMap<String, String> = [
-        ("AWS_ENDPOINT_URL", endpoint.as_str()),
-        ("AWS_ALLOW_HTTP", "true"),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let lake = Lake::open_with_options(&root, options).unwrap();
+    let lake = s3_lake(&root, &endpoint);
     let inds = sorted_inds(&lake, "pin").await;
     assert_eq!(inds, (0..30_000).collect::<Vec<i64>>(), "{stdout}");
 }
