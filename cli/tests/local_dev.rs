@@ -125,6 +125,18 @@ fn emulate_against_serve_is_all_accepted_and_the_lake_holds_what_was_sent() {
     assert!(String::from_utf8_lossy(&bad.stdout).contains("0 accepted, 3 rejected (3 × no answer)"));
 }
 
+/// `pinpipe process` of `raw` into `dir/lake`, which must succeed; its stdout.
+fn process_into_lake(raw: &std::path::Path, dir: &std::path::Path) -> String {
+    succeeded(
+        &pinpipe()
+            .args(["process", "--raw"])
+            .arg(raw)
+            .arg("--lake")
+            .arg(dir.join("lake"))
+            .output_within_limit(),
+    )
+}
+
 #[test]
 fn process_loads_the_msk_connect_layout_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -143,16 +155,7 @@ fn process_loads_the_msk_connect_layout_once() {
         }
     }
     assert_eq!(count, 23);
-    let process = || {
-        succeeded(
-            &pinpipe()
-                .args(["process", "--raw"])
-                .arg(&raw)
-                .arg("--lake")
-                .arg(dir.path().join("lake"))
-                .output_within_limit(),
-        )
-    };
+    let process = || process_into_lake(&raw, dir.path());
     assert!(process().contains("batch-clean: 23 objects, 23 records in → 23 rows written, 0 quarantined, 0 duplicates, 0 already committed"));
     assert!(process().contains("batch-clean: 23 objects, 23 records in → 0 rows written, 0 quarantined, 0 duplicates, 23 already committed"));
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -303,16 +306,7 @@ fn process_over_ten_thousand_msk_connect_files_keeps_bounded_bookkeeping() {
             .unwrap();
         }
     }
-    let process = || {
-        succeeded(
-            &pinpipe()
-                .args(["process", "--raw"])
-                .arg(&raw)
-                .arg("--lake")
-                .arg(dir.path().join("lake"))
-                .output_within_limit(),
-        )
-    };
+    let process = || process_into_lake(&raw, dir.path());
     let first = process();
     assert!(first.contains("batch-clean: 10002 objects, 10002 records in → 10002 rows written, 0 quarantined, 0 duplicates, 0 already committed"), "{first}");
     let second = process();
