@@ -212,6 +212,48 @@ async fn the_same_event_wrapped_in_sqs_is_also_exactly_once() {
 }
 
 #[tokio::test]
+async fn every_unreadable_sqs_message_is_quarantined_once() {
+    let env = Env::new();
+    let message =
+        |id: &str, body: &str| json!({"messageId": id, "eventSource": "aws:sqs", "body": body});
+    let sqs = json!({"Records": [
+        message("m-1", "not json at all"),
+        message("m-2", "{\"Records\": 7}"),
+        message("m-3", "[]"),
+    ]});
+    let report = batch_clean::handle_event(sqs.clone(), &env.deps)
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.counts.records_in, report.counts.quarantined),
+        (3, 3)
+    );
+    // Redelivered together, and one of them again on its own: nothing more is written.
+    batch_clean::handle_event(sqs, &env.deps).await.unwrap();
+    let one = json!({"Records": [message("m-2", "{\"Records\": 7}")]});
+    batch_clean::handle_event(one, &env.deps).await.unwrap();
+    let mut rows = env.lake().read_rows("quarantine").await.unwrap();
+    rows.sort_by_key(|r| r["source"].as_str().map(str::to_string));
+    let got: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["source"].as_str().unwrap_or_default(),
+                r["raw"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("sqs:m-1", "not json at all"),
+            ("sqs:m-2", "{\"Records\": 7}"),
+            ("sqs:m-3", "[]")
+        ]
+    );
+}
+
+#[tokio::test]
 async fn a_mixed_batch_commits_the_good_and_quarantines_the_bad() {
     let env = Env::new();
     let good = fixture_lines("user");

@@ -181,24 +181,14 @@ pub async fn clean_objects(
 ) -> Result<BatchReport, BatchCleanError> {
     let fetched = deps.raw.fetch_all(objects).await?;
     let (mut inputs, mut report) = clean_fetched(objects, fetched).await?;
-    if !extra_quarantine.is_empty() {
-        report.counts.records_in += extra_quarantine.len();
-        inputs.push(Input {
-            app_id: format!(
-                "sqs:{}",
-                extra_quarantine
-                    .iter()
-                    .map(|q| q.source.as_str())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            ),
-            quarantine: extra_quarantine
-                .into_iter()
-                .map(|q| (Position::from_int(1), q))
-                .collect(),
-            ..Input::default()
-        });
-    }
+    // Each unreadable message is its own input, so a redelivery (alone or with others) is
+    // recognised as committed.
+    report.counts.records_in += extra_quarantine.len();
+    inputs.extend(extra_quarantine.into_iter().map(|q| Input {
+        app_id: q.source.clone(),
+        quarantine: vec![(Position::from_int(1), q)],
+        ..Input::default()
+    }));
     let append = deps.lake.append(&inputs).await.map_err(Box::new)?;
     report.counts.add_append(&append);
     tracing::info!(
