@@ -130,11 +130,13 @@ async fn bench_queries(args: &BenchArgs) -> Result<(), CliError> {
     while done < args.query_posts {
         let n = chunk.min(args.query_posts - done);
         let mut rows = Vec::with_capacity(3 * n);
-        for post in generator.by_ref().take(n) {
+        for (i, post) in generator.by_ref().take(n).enumerate() {
             for (rt, value) in post.records() {
                 if let Ok(c) = shared::clean_value(rt, value) {
                     rows.push(LakeRow {
-                        position: Position::from_int(1),
+                        // Rows at one position of one app id are one input item: each post
+                        // needs its own, or only the chunk's first post would be written.
+                        position: Position::from_int(i as i64 + 1),
                         source: "bench".into(),
                         row: c.row,
                     });
@@ -153,6 +155,13 @@ async fn bench_queries(args: &BenchArgs) -> Result<(), CliError> {
         bar.inc(n as u64);
     }
     bar.finish_and_clear();
+    let pins = lake.count_rows("pin").await?;
+    if pins != args.query_posts {
+        return Err(CliError::Usage(format!(
+            "the benchmark lake holds {pins} pins, not the {} generated",
+            args.query_posts
+        )));
+    }
 
     let start = Instant::now();
     let (run, results) = lake::queries::run_queries(&lake, &lake::queries::QUERIES, false).await?;
