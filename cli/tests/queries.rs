@@ -239,6 +239,75 @@ async fn young_and_unknown_ages_are_left_out_and_even_counts_take_the_lower_midd
 }
 
 #[tokio::test]
+async fn medians_count_repeated_values_and_a_group_of_unknown_counts_has_a_null_median() {
+    let env = lake_with(
+        &[
+            // 18-24: 10, 10, 10, 20 → the 2nd of 4: 10. 25-35: 5, 7, 7, 7, 9 → the 3rd: 7.
+            pin(1, Some("art"), "A", "10"),
+            pin(2, Some("art"), "B", "10"),
+            pin(3, Some("art"), "C", "20"),
+            pin(4, Some("art"), "D", "10"),
+            pin(5, Some("art"), "E", "7"),
+            pin(6, Some("art"), "F", "9"),
+            pin(7, Some("art"), "G", "7"),
+            pin(8, Some("art"), "H", "5"),
+            pin(9, Some("art"), "I", "7"),
+            // 36-50: unreadable or missing follower counts only → a null median.
+            pin(10, Some("art"), "J", "User Info Error"),
+            pin(11, Some("art"), "K", "lots"),
+            // +50: one unknown beside one known: the known one.
+            pin(12, Some("art"), "L", "User Info Error"),
+            pin(13, Some("art"), "M", "3"),
+        ],
+        &[],
+        &[
+            user(1, "a", Some(20), 2015),
+            user(2, "b", Some(20), 2015),
+            user(3, "c", Some(20), 2015),
+            user(4, "d", Some(20), 2015),
+            user(5, "e", Some(30), 2016),
+            user(6, "f", Some(30), 2016),
+            user(7, "g", Some(30), 2016),
+            user(8, "h", Some(30), 2016),
+            user(9, "i", Some(30), 2016),
+            user(10, "j", Some(40), 2017),
+            user(11, "k", Some(40), 2017),
+            user(12, "l", Some(60), 2018),
+            user(13, "m", Some(60), 2018),
+        ],
+    )
+    .await;
+    let r = results(&env).await;
+    assert_eq!(
+        r["q5_median_followers_by_age_group"],
+        json!([
+            {"age_group": "+50", "median_follower_count": 3},
+            {"age_group": "18-24", "median_follower_count": 10},
+            {"age_group": "25-35", "median_follower_count": 7},
+            {"age_group": "36-50", "median_follower_count": null},
+        ])
+    );
+    assert_eq!(
+        r["q7_median_followers_by_join_year"],
+        json!([
+            {"post_year": 2015, "median_follower_count": 10},
+            {"post_year": 2016, "median_follower_count": 7},
+            {"post_year": 2017, "median_follower_count": null},
+            {"post_year": 2018, "median_follower_count": 3},
+        ])
+    );
+    assert_eq!(
+        r["q8_median_followers_by_age_group_and_join_year"],
+        json!([
+            {"age_group": "+50", "post_year": 2018, "median_follower_count": 3},
+            {"age_group": "18-24", "post_year": 2015, "median_follower_count": 10},
+            {"age_group": "25-35", "post_year": 2016, "median_follower_count": 7},
+            {"age_group": "36-50", "post_year": 2017, "median_follower_count": null},
+        ])
+    );
+}
+
+#[tokio::test]
 async fn a_row_delivered_twice_counts_once() {
     let env = lake_with(
         &[pin(1, Some("art"), "A", "1k")],
