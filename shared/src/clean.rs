@@ -7,7 +7,7 @@
 //! to quarantine.
 
 use crate::record::{
-    as_object, parse_object, GeoRecord, PinRecord, RecordError, RecordType, UserRecord,
+    as_object, GeoRecord, JsonObject, PinRecord, RawObject, RecordError, RecordType, UserRecord,
 };
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -117,8 +117,7 @@ pub struct Cleaned {
 
 /// Cleans one raw record given as JSON bytes.
 pub fn clean_record(record_type: RecordType, bytes: &[u8]) -> Result<Cleaned, RecordError> {
-    let obj = parse_object(bytes)?;
-    clean_object(record_type, &obj)
+    clean_object(record_type, &RawObject::parse(bytes)?)
 }
 
 /// Cleans one raw record given as a parsed JSON value.
@@ -126,10 +125,7 @@ pub fn clean_value(record_type: RecordType, value: &Value) -> Result<Cleaned, Re
     clean_object(record_type, as_object(value)?)
 }
 
-fn clean_object(
-    record_type: RecordType,
-    obj: &serde_json::Map<String, Value>,
-) -> Result<Cleaned, RecordError> {
+fn clean_object(record_type: RecordType, obj: &impl JsonObject) -> Result<Cleaned, RecordError> {
     Ok(match record_type {
         RecordType::Pin => {
             let (pin, warnings) = clean_pin(PinRecord::from_object(obj)?);
