@@ -115,7 +115,12 @@ impl RawStores {
         let meta_etag = result.meta.e_tag.clone();
         let bytes = result.bytes().await.map_err(read_err)?;
         let etag = if fixed {
-            format!("{:x}", Md5::digest(&bytes))
+            // A local object's identity is its content digest: computed off the runtime's
+            // threads, so the objects fetched at once are hashed in parallel.
+            let content = bytes.clone();
+            tokio::task::spawn_blocking(move || format!("{:x}", Md5::digest(&content)))
+                .await
+                .map_err(|e| BatchCleanError::Interrupted(e.to_string()))?
         } else {
             object
                 .etag
