@@ -423,9 +423,32 @@ async fn write_and_commit(
     batch: deltalake::arrow::array::RecordBatch,
     txns: Vec<Transaction>,
 ) -> Result<u64, DeltaTableError> {
-    let mut writer = RecordBatchWriter::for_table(table)?;
-    writer.write(batch).await?;
-    let adds: Vec<Action> = writer.flush().await?.into_iter().map(Action::Add).collect();
+    // A large batch is cut into one file per core, encoded in parallel (Parquet encoding and
+    // compression are most of a commit's time); a small one stays one file, since many small
+    // files cost readers more than the encoding saves.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let parts = if batch.num_rows() >= PARALLEL_WRITE_ROWS {
+        cores
+    } else {
+        1
+    };
+    let per_part = batch.num_rows().div_ceil(parts).max(1);
+    let mut writes = Vec::with_capacity(parts);
+    for offset in (0..batch.num_rows()).step_by(per_part) {
+        let part = batch.slice(offset, per_part.min(batch.num_rows() - offset));
+        let mut writer = RecordBatchWriter::for_table(table)?;
+        writes.push(tokio::spawn(async move {
+            writer.write(part).await?;
+            writer.flush().await
+        }));
+    }
+    let mut adds: Vec<Action> = Vec::new();
+    for write in writes {
+        let written = write
+            .await
+            .map_err(|e| DeltaTableError::Generic(format!("writing a data file: {e}")))??;
+        adds.extend(written.into_iter().map(Action::Add));
+    }
     let operation = DeltaOperation::Write {
         mode: SaveMode::Append,
         partition_by: None,
@@ -438,6 +461,9 @@ async fn write_and_commit(
             .await?;
     Ok(finalized.version())
 }
+
+/// Rows from which one commit's batch is written as several files in parallel.
+const PARALLEL_WRITE_ROWS: usize = 50_000;
 
 /// True when a commit failed because another writer committed one of the same app ids.
 fn is_same_input_race(e: &DeltaTableError) -> bool {
