@@ -16,4 +16,4 @@ pub mod route;
 pub mod runtime;
 
 pub use clean::{clean_record, clean_value, CleanGeo, CleanPin, CleanRow, CleanUser, Cleaned};
-pub use record::{RecordError, RecordType};
+pub use record::{RawObject, RecordError, RecordType};

@@ -17,6 +17,7 @@ use chrono::Utc;
 use lake::{CleanCounts, Input, Lake, LakeRow, LakeTable, Position, QuarantineRow};
 use serde::Serialize;
 use shared::route::record_type_of_stream;
+use shared::{Cleaned, RecordError, RecordType};
 use std::borrow::Cow;
 
 /// What stream-clean needs: the lake it writes.
@@ -108,10 +109,9 @@ pub async fn handle(event: &KinesisEvent, deps: &StreamCleanDeps) -> StreamOutco
         );
         let record_type = record_type_of_stream(origin.stream);
         let data = &record.kinesis.data.0;
-        let cleaned = match (&record_type, record_json(data)) {
-            (Err(e), _) => Err(format!("cannot tell the record type: {e}")),
-            (Ok(_), Err(e)) => Err(e),
-            (Ok(rt), Ok(json)) => shared::clean_record(*rt, &json).map_err(|e| e.to_string()),
+        let cleaned = match &record_type {
+            Err(e) => Err(format!("cannot tell the record type: {e}")),
+            Ok(rt) => clean_data(*rt, data).map_err(|e| e.to_string()),
         };
         match cleaned {
             Ok(c) => {
@@ -190,29 +190,34 @@ fn origin(record: &KinesisEventRecord) -> Origin<'_> {
     }
 }
 
-/// The JSON text of a record: the data itself, or the data base64-decoded when a client
-/// base64-encoded the JSON before putting it (as bare text or as a JSON string).
-pub fn record_json(data: &[u8]) -> Result<Cow<'_, [u8]>, String> {
-    let is_object_json = |bytes: &[u8]| {
-        matches!(
-            serde_json::from_slice::<serde_json::Value>(bytes),
-            Ok(serde_json::Value::Object(_))
-        )
-    };
-    if is_object_json(data) {
-        return Ok(Cow::Borrowed(data));
+/// Cleans a record's data: the JSON object itself or, when a client base64-encoded the JSON
+/// before putting it (as bare text or as a JSON string), the decoded object. The data is read
+/// once when it is JSON; only data that is not a JSON object is tried as base64, and when that
+/// fails too the error is the one about the data as sent.
+pub fn clean_data(record_type: RecordType, data: &[u8]) -> Result<Cleaned, RecordError> {
+    match shared::clean_record(record_type, data) {
+        Err(e @ (RecordError::NotJson(_) | RecordError::NotAnObject(_))) => {
+            match base64_object(data) {
+                Some(decoded) => shared::clean_record(record_type, &decoded),
+                None => Err(e),
+            }
+        }
+        cleaned => cleaned,
     }
+}
+
+/// The bytes of a JSON object base64-encoded in `data` (bare, or as a JSON string), if any.
+fn base64_object(data: &[u8]) -> Option<Vec<u8>> {
     let text = match serde_json::from_slice::<serde_json::Value>(data) {
         Ok(serde_json::Value::String(s)) => s,
         _ => String::from_utf8_lossy(data).trim().to_string(),
     };
-    if let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(text.as_bytes()) {
-        if is_object_json(&decoded) {
-            return Ok(Cow::Owned(decoded));
-        }
-    }
-    // Not decodable either way: hand the original bytes to cleaning for a precise error.
-    Ok(Cow::Borrowed(data))
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(text.as_bytes())
+        .ok()?;
+    shared::RawObject::parse(&decoded)
+        .is_ok()
+        .then_some(decoded)
 }
 
 /// A `KinesisEvent` for records of one stream and shard, shaped as Lambda delivers it (base64
