@@ -26,6 +26,11 @@ if [ -z "$PGBIN" ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
   PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 fi
+# Headless Chromium renders the HTML report in its tests (cli/tests/report.rs).
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "==> installing Chromium (Debian package)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
 PGPORT=${PINPIPE_TEST_PGPORT:-54329}
 PGDATA_DIR=$(mktemp -d /tmp/pinpipe-pg.XXXXXX)
 chown postgres "$PGDATA_DIR"

@@ -11,6 +11,7 @@ pub mod emulate;
 pub mod posts;
 pub mod process;
 pub mod query;
+pub mod report;
 pub mod run;
 pub mod serve;
 pub mod spool;
@@ -27,6 +28,8 @@ pub enum CliError {
     RawStore(#[from] object_store::Error),
     #[error("queries: {0}")]
     Query(#[from] lake::queries::QueryError),
+    #[error("report: {0}")]
+    Report(#[from] lake::report::ReportError),
     #[error("batch-clean: {0}")]
     BatchClean(#[from] batch_clean::BatchCleanError),
     /// A backfill stopped part-way; what it committed stays, and a rerun skips it.

@@ -2,7 +2,7 @@
 //! embedded default (local raw directory, local lake, in-process functions) and prints what
 //! landed.
 
-use pinpipe::{bench, emulate, process, query, run, serve};
+use pinpipe::{bench, emulate, process, query, report, run, serve};
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -33,6 +33,8 @@ enum Command {
     Query(query::QueryArgs),
     /// Maintain the lake's tables: drop duplicates, compact, checkpoint, vacuum.
     Maintain(query::MaintainArgs),
+    /// Write the HTML report of a lake: every query's result as a chart, and the pipeline's health.
+    Report(report::ReportArgs),
     /// Measure batch-clean throughput into a local lake against a JSON-decode baseline.
     Bench(bench::BenchArgs),
 }
@@ -66,6 +68,7 @@ fn main() -> ExitCode {
             Command::Emulate(args) => emulate::emulate(args).await,
             Command::Process(args) => process::process(args).await,
             Command::Maintain(args) => query::maintain(args).await,
+            Command::Report(args) => report::report(args).await,
         }
     });
     match result {

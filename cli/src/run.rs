@@ -159,6 +159,8 @@ pub async fn run(args: RunArgs) -> Result<(), CliError> {
         lake.root()
     );
     crate::query::print_results(&results, crate::query::Format::Table);
+    let written = crate::report::write_report(&lake, &results, None).await?;
+    println!("\nreport: {written}");
     let failed = run.failed();
     if failed.is_empty() {
         Ok(())

@@ -368,6 +368,30 @@ async fn the_functions_on_local_s3_and_kinesis() {
             "{t} after maintenance on S3"
         );
     }
+
+    // The report, written beside the results, read back from S3: a chart per query, and the
+    // health section naming the summary of the run that wrote it.
+    use object_store::ObjectStoreExt;
+    let lake_store = object_store::aws::AmazonS3Builder::from_env()
+        .with_bucket_name(&lake_bucket)
+        .build()
+        .unwrap();
+    let page = lake_store
+        .get(&object_store::path::Path::from("lake/results/report.html"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let page = String::from_utf8(page.to_vec()).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
+    for q in lake::queries::QUERIES {
+        let section = &page[page.find(&format!("id=\"{}\"", q.name)).unwrap()..];
+        assert!(section.contains("<svg"), "{}: no chart", q.name);
+    }
+    assert!(page.contains("Azerbaijan"), "q3b's country");
+    assert!(page.contains(&report.summary), "{}", report.summary);
+    assert!(page.contains("Every query and table maintenance succeeded."));
 }
 
 /// An object whose key was overwritten after its event is read at the version the event named:

@@ -2,23 +2,9 @@
 
 mod common;
 
-use common::{expected, fixture_lines, Env};
+use common::{expected, fixture_lake, Env};
 use lake::queries::{run_queries, QUERIES};
 use serde_json::{json, Value};
-
-async fn fixture_lake() -> Env {
-    let env = Env::new();
-    for table in ["pin", "geo", "user"] {
-        let body = fixture_lines(table).join("\n") + "\n";
-        env.put_raw(
-            &format!("topics/0a5e6ec37a2f.{table}/partition=0/fixture.json"),
-            &body,
-        )
-        .await;
-    }
-    env.clean_landed().await;
-    env
-}
 
 /// A lake holding exactly these raw rows (as one object per table).
 async fn lake_with(pins: &[Value], geos: &[Value], users: &[Value]) -> Env {

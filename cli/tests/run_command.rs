@@ -83,6 +83,16 @@ async fn pinpipe_run_with_its_defaults_prints_its_summary_and_leaves_readable_de
             .unwrap(),
         3
     );
+    // The run ends by saying where its report is; the page is there.
+    let report = lake_dir.join("results").join("report.html");
+    assert!(
+        stdout
+            .trim_end()
+            .ends_with(&format!("report: {}", report.display())),
+        "{stdout}"
+    );
+    let page = std::fs::read_to_string(&report).unwrap();
+    assert!(page.contains("id=\"q8_median_followers_by_age_group_and_join_year\""));
     let pins = lake.read_rows("pin").await.unwrap();
     assert!(
         pins.iter()

@@ -19,6 +19,8 @@ pub mod position;
 #[cfg(feature = "queries")]
 pub mod queries;
 pub mod read;
+#[cfg(feature = "queries")]
+pub mod report;
 pub mod schema;
 pub mod table;
 

@@ -117,20 +117,8 @@ impl Lake {
     pub async fn query_session(&self) -> Result<SessionContext, QueryError> {
         let ctx = SessionContext::new();
         for table in [LakeTable::Pin, LakeTable::Geo, LakeTable::User] {
-            let name = format!("raw_{}", table.name());
-            let delta = self.load(table.name()).await?;
-            let registered = if delta.version().is_some() {
-                delta
-                    .update_datafusion_session(&ctx.state())
-                    .map_err(|e| LakeError::delta(table.name(), e))?;
-                let provider = delta.table_provider().await.map_err(df_err(table.name()))?;
-                ctx.register_table(name.as_str(), provider)
-            } else {
-                let empty = MemTable::try_new(table.schema(), vec![vec![]])
-                    .map_err(df_err(table.name()))?;
-                ctx.register_table(name.as_str(), Arc::new(empty))
-            };
-            registered.map_err(df_err(table.name()))?;
+            self.register_raw(&ctx, table, &format!("raw_{}", table.name()))
+                .await?;
         }
         for statement in strip_comments(VIEWS_SQL)
             .split(';')
@@ -139,6 +127,29 @@ impl Lake {
             ctx.sql(statement).await.map_err(df_err("views"))?;
         }
         Ok(ctx)
+    }
+
+    /// Registers `table` in `ctx` as `name` (an empty table when it does not exist yet).
+    pub async fn register_raw(
+        &self,
+        ctx: &SessionContext,
+        table: LakeTable,
+        name: &str,
+    ) -> Result<(), QueryError> {
+        let delta = self.load(table.name()).await?;
+        let registered = if delta.version().is_some() {
+            delta
+                .update_datafusion_session(&ctx.state())
+                .map_err(|e| LakeError::delta(table.name(), e))?;
+            let provider = delta.table_provider().await.map_err(df_err(table.name()))?;
+            ctx.register_table(name, provider)
+        } else {
+            let empty =
+                MemTable::try_new(table.schema(), vec![vec![]]).map_err(df_err(table.name()))?;
+            ctx.register_table(name, Arc::new(empty))
+        };
+        registered.map_err(df_err(table.name()))?;
+        Ok(())
     }
 
     /// Runs one query in `ctx`.

@@ -195,16 +195,21 @@ impl Lake {
         Ok(table)
     }
 
-    /// Writes a plain file at `relative` under the lake root (e.g. a run summary).
-    pub async fn put_file(&self, relative: &str, bytes: Vec<u8>) -> Result<(), LakeError> {
-        use object_store::ObjectStoreExt;
+    /// The object store at the lake root, for plain files beside the tables.
+    fn root_store(&self, relative: &str) -> Result<deltalake::logstore::ObjectStoreRef, LakeError> {
         let err = |e| LakeError::delta(relative, e);
         let root = deltalake::DeltaTableBuilder::from_url(self.root.clone())
             .map_err(err)?
             .with_storage_options(self.storage_options.clone())
             .build()
             .map_err(err)?;
-        root.object_store()
+        Ok(root.object_store())
+    }
+
+    /// Writes a plain file at `relative` under the lake root (e.g. a run summary).
+    pub async fn put_file(&self, relative: &str, bytes: Vec<u8>) -> Result<(), LakeError> {
+        use object_store::ObjectStoreExt;
+        self.root_store(relative)?
             .put(&deltalake::Path::from(relative), bytes.into())
             .await
             .map_err(|e| LakeError::Read {
@@ -212,6 +217,39 @@ impl Lake {
                 reason: format!("writing: {e}"),
             })?;
         Ok(())
+    }
+
+    /// Reads the plain file at `relative` under the lake root; `None` when there is none.
+    pub async fn get_file(&self, relative: &str) -> Result<Option<Vec<u8>>, LakeError> {
+        use object_store::ObjectStoreExt;
+        let read_err = |e: object_store::Error| LakeError::Read {
+            table: relative.to_string(),
+            reason: format!("reading: {e}"),
+        };
+        match self
+            .root_store(relative)?
+            .get(&deltalake::Path::from(relative))
+            .await
+        {
+            Ok(found) => Ok(Some(found.bytes().await.map_err(read_err)?.to_vec())),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(read_err(e)),
+        }
+    }
+
+    /// The plain files under `prefix` (e.g. `_runs/`), relative to the lake root.
+    pub async fn list_files(&self, prefix: &str) -> Result<Vec<String>, LakeError> {
+        use futures::TryStreamExt;
+        let prefix_path = deltalake::Path::from(prefix);
+        self.root_store(prefix)?
+            .list(Some(&prefix_path))
+            .map_ok(|meta| meta.location.to_string())
+            .try_collect()
+            .await
+            .map_err(|e| LakeError::Read {
+                table: prefix.to_string(),
+                reason: format!("listing: {e}"),
+            })
     }
 
     /// Creates every table of [`LakeTable::ALL`] that does not exist yet, so each is a readable

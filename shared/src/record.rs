@@ -107,6 +107,50 @@ impl RecordError {
         }
     }
 
+    /// The [`code`](RecordError::code) of an error known only by its message, as the
+    /// quarantine table keeps it. The other reasons a record is quarantined get codes of their
+    /// own: `unknown_type` (its record type could not be told), `not_s3_event` (an SQS message
+    /// that is not an S3 notification), `unreadable_object` (a corrupt gzip object); any other
+    /// message is `other`.
+    pub fn code_of_message(message: &str) -> &'static str {
+        const PREFIXES: [(&str, &str); 5] = [
+            ("record is not valid JSON", "not_json"),
+            ("record must be a JSON object", "not_an_object"),
+            ("cannot tell the record type", "unknown_type"),
+            (
+                "SQS message is not an S3 event notification",
+                "not_s3_event",
+            ),
+            ("object is not a readable gzip stream", "unreadable_object"),
+        ];
+        const BAD_VALUES: [&str; 4] = [
+            " must be a whole number that fits 64 bits",
+            " must be an integer, found the text",
+            " must be a timestamp like",
+            " is not a finite number",
+        ];
+        if let Some((_, code)) = PREFIXES.iter().find(|(p, _)| message.starts_with(p)) {
+            return code;
+        }
+        // `field` and what is wrong with it.
+        let Some(rest) = message
+            .strip_prefix('`')
+            .and_then(|m| m.split_once('`'))
+            .map(|(_, rest)| rest)
+        else {
+            return "other";
+        };
+        if rest == " is required but missing or null" {
+            "missing_field"
+        } else if BAD_VALUES.iter().any(|r| rest.starts_with(r)) {
+            "bad_value"
+        } else if rest.starts_with(" must be ") {
+            "wrong_type"
+        } else {
+            "other"
+        }
+    }
+
     /// The field the error is about, if it is about one field.
     pub fn field(&self) -> Option<&'static str> {
         match self {
@@ -643,6 +687,46 @@ mod tests {
             RawObject::parse(geo).and_then(|o| GeoRecord::from_object(&o)),
             parse_object(geo).and_then(|o| GeoRecord::from_object(&o))
         );
+    }
+
+    #[test]
+    fn every_error_message_gives_back_its_code() {
+        let bodies: [&[u8]; 12] = [
+            b"{not json",
+            b"[1]",
+            br#"{"age": 1}"#,
+            br#"{"ind": 1, "first_name": 5}"#,
+            br#"{"ind": 1, "age": [1]}"#,
+            br#"{"ind": 1, "age": 3.5}"#,
+            br#"{"ind": 1, "age": "old"}"#,
+            br#"{"ind": 1, "date_joined": "soon"}"#,
+            br#"{"ind": 1, "date_joined": 5}"#,
+            br#"{"ind": 18446744073709551615}"#,
+            br#"{"ind": "x"}"#,
+            br#"{"ind": true}"#,
+        ];
+        let mut codes = std::collections::BTreeSet::new();
+        for body in bodies {
+            let err = RawObject::parse(body)
+                .and_then(|o| UserRecord::from_object(&o))
+                .unwrap_err();
+            assert_eq!(
+                RecordError::code_of_message(&err.to_string()),
+                err.code(),
+                "{err}"
+            );
+            codes.insert(err.code());
+        }
+        assert_eq!(codes.len(), 5, "every variant is covered: {codes:?}");
+        let geo = RawObject::parse(br#"{"ind": 1, "latitude": "north"}"#)
+            .and_then(|o| GeoRecord::from_object(&o))
+            .unwrap_err();
+        assert_eq!(RecordError::code_of_message(&geo.to_string()), "wrong_type");
+        assert_eq!(
+            RecordError::code_of_message("cannot tell the record type: topic `x`"),
+            "unknown_type"
+        );
+        assert_eq!(RecordError::code_of_message("disk on fire"), "other");
     }
 
     #[test]

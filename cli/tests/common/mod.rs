@@ -121,6 +121,21 @@ pub fn expected() -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// A lake holding the fixture's rows, cleaned through batch-clean (one raw object per table).
+pub async fn fixture_lake() -> Env {
+    let env = Env::new();
+    for table in ["pin", "geo", "user"] {
+        let body = fixture_lines(table).join("\n") + "\n";
+        env.put_raw(
+            &format!("topics/0a5e6ec37a2f.{table}/partition=0/fixture.json"),
+            &body,
+        )
+        .await;
+    }
+    env.clean_landed().await;
+    env
+}
+
 /// The expected cleaned rows of a table, sorted by `ind`.
 pub fn expected_clean(table: &str) -> Vec<Value> {
     let mut rows = expected()["clean"][table].as_array().unwrap().clone();

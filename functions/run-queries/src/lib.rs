@@ -8,7 +8,8 @@
 
 use chrono::Utc;
 use lake::maintenance::{MaintenanceError, MaintenanceReport};
-use lake::queries::{run_queries, QueryError, QueryRun, QUERIES};
+use lake::queries::{run_queries, QueryError, QueryResult, QueryRun, QUERIES};
+use lake::report::{ReportError, REPORT_PATH};
 use lake::{Lake, LakeTable};
 use serde::Serialize;
 use std::time::Duration;
@@ -145,11 +146,19 @@ impl From<RunQueriesError> for lambda_runtime::Diagnostic {
     }
 }
 
-/// Runs the queries, writes their results, maintains the tables, and writes the summary.
+/// Writes the report page of `results` and the lake's health to [`REPORT_PATH`].
+async fn write_report(lake: &Lake, results: &[QueryResult]) -> Result<(), ReportError> {
+    let page = lake.report(results).await?;
+    lake.put_file(REPORT_PATH, page.into_bytes()).await?;
+    Ok(())
+}
+
+/// Runs the queries, writes their results, maintains the tables, writes the summary and then
+/// the report.
 pub async fn handle(deps: &RunQueriesDeps) -> Result<DailyReport, RunQueriesError> {
     // Every table exists from the first run on, empty or not, for any reader.
     deps.lake.ensure_tables().await?;
-    let (queries, _) = run_queries(&deps.lake, &QUERIES, true).await?;
+    let (queries, results) = run_queries(&deps.lake, &QUERIES, true).await?;
     let mut maintenance = Vec::new();
     for table in LakeTable::ALL {
         let outcome = deps.lake.maintain(table, deps.retention).await;
@@ -176,8 +185,13 @@ pub async fn handle(deps: &RunQueriesDeps) -> Result<DailyReport, RunQueriesErro
         }
         Err(e) => tracing::error!(error = %e, "serialising the run summary failed"),
     }
-    let failed = report.failures();
-    tracing::info!(summary = %summary, failed = failed.len(), at = %Utc::now(), "daily run finished");
+    let mut failed = report.failures();
+    // The report is drawn last, so its health section includes this run's summary.
+    if let Err(e) = write_report(&deps.lake, &results).await {
+        tracing::error!(error = %e, "writing the report failed");
+        failed.push(format!("the report ({REPORT_PATH}): {e}"));
+    }
+    tracing::info!(summary = %summary, report = REPORT_PATH, failed = failed.len(), at = %Utc::now(), "daily run finished");
     if failed.is_empty() {
         Ok(report)
     } else {
