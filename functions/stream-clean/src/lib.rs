@@ -18,7 +18,6 @@ use lake::{CleanCounts, Input, Lake, LakeRow, LakeTable, Position, QuarantineRow
 use serde::Serialize;
 use shared::route::record_type_of_stream;
 use shared::{Cleaned, RecordError, RecordType};
-use std::borrow::Cow;
 
 /// What stream-clean needs: the lake it writes.
 #[derive(Debug, Clone)]
