@@ -3,7 +3,7 @@
 //! measured in the same run (decoding the same bytes as JSON and nothing else), so the figures
 //! compare across machines as ratios.
 
-use crate::run::{progress, LOCAL_RAW_BUCKET};
+use crate::local::{progress, LOCAL_RAW_BUCKET};
 use crate::CliError;
 use batch_clean::objects::list_landed;
 use batch_clean::{BatchCleanDeps, RawStores};
@@ -117,13 +117,13 @@ pub async fn bench(args: BenchArgs) -> Result<(), CliError> {
 /// Parquet files.
 async fn bench_queries(args: &BenchArgs) -> Result<(), CliError> {
     use lake::{Input, LakeRow, Position};
-    let dir = tempfile::tempdir().map_err(|e| CliError::Usage(format!("temp dir: {e}")))?;
+    let dir = tempfile::tempdir().map_err(|e| CliError::Bench(format!("temp dir: {e}")))?;
     let lake = Lake::open(dir.path().join("lake").to_str().unwrap_or("lake"))?;
     println!(
         "\nqueries: building a lake of {} generated posts…",
         args.query_posts
     );
-    let bar = crate::run::progress(args.query_posts as u64, "building");
+    let bar = crate::local::progress(args.query_posts as u64, "building");
     let mut generator = PostGenerator::new(args.seed);
     let chunk = 250_000;
     let mut done = 0;
@@ -150,14 +150,14 @@ async fn bench_queries(args: &BenchArgs) -> Result<(), CliError> {
             ..Input::default()
         }])
         .await
-        .map_err(|e| CliError::Usage(e.to_string()))?;
+        .map_err(|e| CliError::Bench(e.to_string()))?;
         done += n;
         bar.inc(n as u64);
     }
     bar.finish_and_clear();
     let pins = lake.count_rows("pin").await?;
     if pins != args.query_posts {
-        return Err(CliError::Usage(format!(
+        return Err(CliError::Bench(format!(
             "the benchmark lake holds {pins} pins, not the {} generated",
             args.query_posts
         )));
@@ -167,7 +167,7 @@ async fn bench_queries(args: &BenchArgs) -> Result<(), CliError> {
     let (run, results) = lake::queries::run_queries(&lake, &lake::queries::QUERIES, false).await?;
     let datafusion = start.elapsed().as_secs_f64();
     if !run.failed().is_empty() {
-        return Err(CliError::Usage(format!(
+        return Err(CliError::Bench(format!(
             "queries failed: {}",
             run.failed().join(", ")
         )));
@@ -180,7 +180,7 @@ async fn bench_queries(args: &BenchArgs) -> Result<(), CliError> {
         let delta = lake.load(table).await?;
         let files: Vec<serde_json::Value> = delta
             .get_file_uris()
-            .map_err(|e| CliError::Usage(e.to_string()))?
+            .map_err(|e| CliError::Bench(e.to_string()))?
             .map(|uri| {
                 serde_json::Value::from(uri.strip_prefix("file://").unwrap_or(&uri).to_string())
             })
@@ -194,7 +194,7 @@ async fn bench_queries(args: &BenchArgs) -> Result<(), CliError> {
     });
     let manifest_path = dir.path().join("manifest.json");
     std::fs::write(&manifest_path, manifest.to_string())
-        .map_err(|e| CliError::Usage(e.to_string()))?;
+        .map_err(|e| CliError::Bench(e.to_string()))?;
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/duckdb_queries.py");
     let output = std::process::Command::new(&args.python)
@@ -203,7 +203,7 @@ async fn bench_queries(args: &BenchArgs) -> Result<(), CliError> {
         .output();
     let duck: serde_json::Value = match output {
         Ok(out) if out.status.success() => serde_json::from_slice(&out.stdout)
-            .map_err(|e| CliError::Usage(format!("duckdb output: {e}")))?,
+            .map_err(|e| CliError::Bench(format!("duckdb output: {e}")))?,
         Ok(out) => {
             println!(
                 "DuckDB: not run ({}); install it with `pip install duckdb`",
@@ -252,7 +252,7 @@ fn decode_baseline<'a>(lines: impl Iterator<Item = &'a [u8]>) -> (usize, f64) {
 }
 
 async fn bench_stream(args: &BenchArgs) -> Result<(), CliError> {
-    let dir = tempfile::tempdir().map_err(|e| CliError::Usage(format!("temp dir: {e}")))?;
+    let dir = tempfile::tempdir().map_err(|e| CliError::Bench(format!("temp dir: {e}")))?;
     let records: Vec<(String, String, Vec<u8>)> = PostGenerator::new(args.seed)
         .take(args.stream_records)
         .enumerate()
@@ -282,6 +282,7 @@ async fn bench_stream(args: &BenchArgs) -> Result<(), CliError> {
         lake: Lake::open(dir.path().join("lake").to_str().unwrap_or("lake"))?,
     };
     reset_peak_rss();
+    let before = peak_rss_mb();
     let start = Instant::now();
     let outcome = stream_clean::handle(&event, &deps).await;
     let measured = start.elapsed().as_secs_f64();
@@ -291,7 +292,7 @@ async fn bench_stream(args: &BenchArgs) -> Result<(), CliError> {
         || r.counts.rows_written + r.counts.duplicates_skipped + r.counts.quarantined
             != records.len()
     {
-        return Err(CliError::Usage(format!(
+        return Err(CliError::Bench(format!(
             "bench lost records: {} in, {} written",
             records.len(),
             r.counts.rows_written
@@ -300,7 +301,7 @@ async fn bench_stream(args: &BenchArgs) -> Result<(), CliError> {
     let mb = bytes as f64 / 1e6;
     let n = records.len() as f64;
     println!("baseline (JSON decode only): {baseline:.3} s  {:>10.0} records/s  {:>7.1} MB/s  peak RSS {baseline_peak:.0} MB", n / baseline, mb / baseline);
-    println!("stream-clean → Delta commit: {measured:.3} s  {:>10.0} records/s  {:>7.1} MB/s  peak RSS {measured_peak:.0} MB", n / measured, mb / measured);
+    println!("stream-clean → Delta commit: {measured:.3} s  {:>10.0} records/s  {:>7.1} MB/s  peak RSS {measured_peak:.0} MB ({:+.0} MB over the process before the call)", n / measured, mb / measured, measured_peak - before);
     println!(
         "ratio: stream-clean takes {:.1}× the time of decoding alone",
         measured / baseline
@@ -337,10 +338,10 @@ impl Landed {
 }
 
 async fn bench_batch(args: &BenchArgs) -> Result<(), CliError> {
-    let dir = tempfile::tempdir().map_err(|e| CliError::Usage(format!("temp dir: {e}")))?;
+    let dir = tempfile::tempdir().map_err(|e| CliError::Bench(format!("temp dir: {e}")))?;
     let raw_dir = dir.path().join("raw");
     std::fs::create_dir_all(&raw_dir)
-        .map_err(|e| CliError::Usage(format!("{}: {e}", raw_dir.display())))?;
+        .map_err(|e| CliError::Bench(format!("{}: {e}", raw_dir.display())))?;
     let store = object_store::local::LocalFileSystem::new_with_prefix(&raw_dir)?;
 
     // Land the raw records, one NDJSON object per `per_object` records of a type.
@@ -351,7 +352,7 @@ async fn bench_batch(args: &BenchArgs) -> Result<(), CliError> {
     for post in PostGenerator::new(args.seed).take(posts) {
         for (i, (rt, value)) in post.records().into_iter().enumerate() {
             serde_json::to_writer(&mut buffers[i], value)
-                .map_err(|e| CliError::Usage(e.to_string()))?;
+                .map_err(|e| CliError::Bench(e.to_string()))?;
             buffers[i].push(b'\n');
             counts[i] += 1;
             if counts[i] % args.per_object.max(1) == 0 {
@@ -408,7 +409,7 @@ async fn bench_batch(args: &BenchArgs) -> Result<(), CliError> {
     let measured = start.elapsed().as_secs_f64();
     let measured_peak = peak_rss_mb();
     if written != records || decoded != records {
-        return Err(CliError::Usage(format!(
+        return Err(CliError::Bench(format!(
             "bench lost records: {records} in, {written} accounted for"
         )));
     }

@@ -3,8 +3,8 @@
 //! polars (`scripts/peer_clean.py`, → Parquet), timed in one run; prints each engine's median
 //! wall and CPU time and peak memory, and pinpipe's ratios to each.
 
+use crate::local::LOCAL_RAW_BUCKET;
 use crate::process::{clean_in_batches, PROCESS_BATCH_MIB, PROCESS_BATCH_OBJECTS};
-use crate::run::LOCAL_RAW_BUCKET;
 use crate::CliError;
 use batch_clean::objects::list_landed;
 use batch_clean::{BatchCleanDeps, RawStores};
@@ -63,19 +63,19 @@ fn land_pins(
 ) -> Result<(Vec<PathBuf>, usize), CliError> {
     let folder = raw.join("topics/bench.pin/dt=2026-11-28");
     std::fs::create_dir_all(&folder)
-        .map_err(|e| CliError::Usage(format!("{}: {e}", folder.display())))?;
+        .map_err(|e| CliError::Bench(format!("{}: {e}", folder.display())))?;
     let (mut files, mut bytes, mut body) = (Vec::new(), 0, Vec::new());
     let mut flush = |body: &mut Vec<u8>, files: &mut Vec<PathBuf>| -> Result<(), CliError> {
         let path = folder.join(format!("part-{:05}.ndjson", files.len()));
         std::fs::write(&path, &body)
-            .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
+            .map_err(|e| CliError::Bench(format!("{}: {e}", path.display())))?;
         bytes += body.len();
         body.clear();
         files.push(path);
         Ok(())
     };
     for (i, post) in PostGenerator::new(seed).take(pins).enumerate() {
-        serde_json::to_writer(&mut body, &post.pin).map_err(|e| CliError::Usage(e.to_string()))?;
+        serde_json::to_writer(&mut body, &post.pin).map_err(|e| CliError::Bench(e.to_string()))?;
         body.push(b'\n');
         if (i + 1) % per_object.max(1) == 0 {
             flush(&mut body, &mut files)?;
@@ -106,7 +106,7 @@ async fn run_pinpipe(raw: &Path, lake: &Path, pins: usize) -> Result<Figures, Cl
     };
     let accounted = report.counts.rows_written + report.counts.duplicates_skipped;
     if accounted != pins || report.counts.quarantined != 0 {
-        return Err(CliError::Usage(format!(
+        return Err(CliError::Bench(format!(
             "pinpipe cleaned {accounted} of {pins} pins ({} quarantined)",
             report.counts.quarantined
         )));
@@ -145,10 +145,10 @@ fn run_peer(
         }
     };
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| CliError::Usage(format!("{engine} output: {e}")))?;
+        .map_err(|e| CliError::Bench(format!("{engine} output: {e}")))?;
     let rows = v["rows"].as_u64().unwrap_or(0) as usize;
     if rows > pins || rows + pins / 100 < pins {
-        return Err(CliError::Usage(format!(
+        return Err(CliError::Bench(format!(
             "{engine} wrote {rows} of {pins} rows"
         )));
     }
@@ -168,7 +168,7 @@ pub async fn bench_peers(
     seed: u64,
     python: &str,
 ) -> Result<(), CliError> {
-    let dir = tempfile::tempdir().map_err(|e| CliError::Usage(format!("temp dir: {e}")))?;
+    let dir = tempfile::tempdir().map_err(|e| CliError::Bench(format!("temp dir: {e}")))?;
     let raw = dir.path().join("raw");
     let (files, bytes) = land_pins(&raw, pins, per_object, seed)?;
     println!(

@@ -7,7 +7,7 @@
 //! - `objects`: `process` over N and 2N one-record objects of the direct landing's layout; the
 //!   CPU ratio shows whether the exactly-once bookkeeping stays linear.
 
-use crate::run::LOCAL_RAW_BUCKET;
+use crate::local::LOCAL_RAW_BUCKET;
 use crate::spool::{FlushLimits, Spool};
 use crate::CliError;
 use batch_clean::objects::{list_landed, s3_put_event};
@@ -71,7 +71,7 @@ impl Meter {
 }
 
 fn temp_dir() -> Result<tempfile::TempDir, CliError> {
-    tempfile::tempdir().map_err(|e| CliError::Usage(format!("temp dir: {e}")))
+    tempfile::tempdir().map_err(|e| CliError::Bench(format!("temp dir: {e}")))
 }
 
 /// Bytes of a table's Delta log.
@@ -164,7 +164,7 @@ pub async fn bench_scale(records: usize, seed: u64) -> Result<(), CliError> {
             let n = rng.random_range(1..=5usize).min(goal - posted);
             while queues[t].len() < n {
                 let Some(post) = posts.next() else {
-                    return Err(CliError::Usage("the post generator ran out".into()));
+                    return Err(CliError::Bench("the post generator ran out".into()));
                 };
                 for (i, (_, value)) in post.records().into_iter().enumerate() {
                     queues[i].push(value.clone());
@@ -185,7 +185,7 @@ pub async fn bench_scale(records: usize, seed: u64) -> Result<(), CliError> {
             .collect()
             .await;
         if let Some(bad) = statuses.iter().find(|s| **s != 200) {
-            return Err(CliError::Usage(format!("the batch route answered {bad}")));
+            return Err(CliError::Bench(format!("the batch route answered {bad}")));
         }
         spool.flush(true).await?;
         let new: Vec<_> = list_landed(target.store().as_ref(), LOCAL_RAW_BUCKET)
@@ -209,7 +209,7 @@ pub async fn bench_scale(records: usize, seed: u64) -> Result<(), CliError> {
         );
     }
     if written != records {
-        return Err(CliError::Usage(format!(
+        return Err(CliError::Bench(format!(
             "bench lost records: {records} posted, {written} written"
         )));
     }
@@ -219,7 +219,7 @@ pub async fn bench_scale(records: usize, seed: u64) -> Result<(), CliError> {
     let recheck = clean(&deps, &all).await?;
     let recheck_cost = meter.stop();
     if recheck.counts.rows_written != 0 || recheck.counts.already_committed != records {
-        return Err(CliError::Usage(format!(
+        return Err(CliError::Bench(format!(
             "the re-check wrote {} rows and found {} of {records} committed",
             recheck.counts.rows_written, recheck.counts.already_committed
         )));
@@ -294,7 +294,7 @@ pub async fn bench_objects(n: usize, seed: u64) -> Result<(), CliError> {
         if first.counts.rows_written + first.counts.duplicates_skipped != count
             || second.counts.already_committed != count
         {
-            return Err(CliError::Usage(format!(
+            return Err(CliError::Bench(format!(
                 "bench lost records: {count} objects, {} rows written, {} found committed on the second pass",
                 first.counts.rows_written, second.counts.already_committed
             )));

@@ -4,8 +4,8 @@
 //! original clients' bytes; then sleeps 0–1 s like the original (or paces at `--rate`).
 
 use crate::db::Database;
+use crate::local::{progress, IngestPath};
 use crate::posts::{self, Post};
-use crate::run::{progress, IngestPath};
 use crate::wire::{kafka_body, kinesis_body};
 use crate::CliError;
 use clap::Args;
@@ -131,10 +131,7 @@ pub async fn emulate(args: EmulateArgs) -> Result<(), CliError> {
         report.counts()
     );
     if report.rejected() > 0 {
-        return Err(CliError::Usage(format!(
-            "{} requests were not accepted",
-            report.rejected()
-        )));
+        return Err(CliError::Rejected(report.rejected()));
     }
     Ok(())
 }
@@ -151,7 +148,7 @@ pub async fn run(args: &EmulateArgs, stop_on_ctrl_c: bool) -> Result<EmulateRepo
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
-        .map_err(|e| CliError::Usage(format!("HTTP client: {e}")))?;
+        .map_err(CliError::Http)?;
     let base = args.url.trim_end_matches('/').to_string();
     let bar = progress(args.posts.unwrap_or(0), "posting");
     let mut report = EmulateReport::default();

@@ -8,6 +8,7 @@ pub mod bench_peers;
 pub mod bench_scale;
 pub mod db;
 pub mod emulate;
+pub mod local;
 pub mod posts;
 pub mod process;
 pub mod query;
@@ -44,6 +45,77 @@ pub enum CliError {
     Spool(#[from] spool::SpoolError),
     #[error("source database: {0}")]
     Db(#[from] db::DbError),
+    /// A mistake on the command line (an unknown query, an unsafe option): exits 2, as clap
+    /// does for the mistakes it catches itself.
     #[error("{0}")]
     Usage(String),
+    /// A local file or directory could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// `serve` could not listen on its address.
+    #[error("cannot listen on {addr}: {source}\n  pick another --port or --host, or stop what is using it")]
+    Bind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// `serve` could not install its Ctrl-C/SIGTERM handlers, or its server failed.
+    #[error("server: {0}")]
+    Server(#[source] std::io::Error),
+    /// A task of the command stopped without finishing (a bug, or the runtime shutting down).
+    #[error("{task} stopped before finishing: {source}")]
+    Task {
+        task: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+    /// stream-clean could not write the lake; the records wait on the in-process stream.
+    #[error("stream-clean could not write the lake: {pending} records of {stream} are still pending (see the log above); they are handed over again once the lake is writable")]
+    StreamPending { pending: usize, stream: String },
+    /// The ingest API did not accept every request `emulate` sent.
+    #[error("{0} requests were not accepted (see the log above)")]
+    Rejected(u64),
+    /// Some queries or tables failed; the others completed.
+    #[error("{what} failed: {}", names.join(", "))]
+    Failed {
+        what: &'static str,
+        names: Vec<String>,
+    },
+    /// The HTTP client could not be built.
+    #[error("HTTP client: {0}")]
+    Http(#[source] reqwest::Error),
+    /// The report was written but no browser could be opened on it.
+    #[error(
+        "the report is written, but no browser could be opened ({source}); open {path} yourself"
+    )]
+    Open {
+        path: std::path::PathBuf,
+        #[source]
+        source: opener::OpenError,
+    },
+    /// A benchmark's own check failed (records lost, a peer engine missing), or it could not
+    /// set up its data.
+    #[error("benchmark: {0}")]
+    Bench(String),
+}
+
+impl CliError {
+    /// The process exit code: 2 for a usage mistake (as clap), 1 for anything that failed
+    /// while running.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) => 2,
+            _ => 1,
+        }
+    }
+
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<std::path::PathBuf>) -> impl FnOnce(std::io::Error) -> CliError {
+        let path = path.into();
+        move |source| CliError::Io { path, source }
+    }
 }

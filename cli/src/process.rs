@@ -3,7 +3,7 @@
 //! (`topics/<topic>/partition=0/<topic>+0+<offset>.json`). Idempotent: objects committed before
 //! are recognised by the lake and skipped, so a second run writes nothing.
 
-use crate::run::{progress, LOCAL_RAW_BUCKET};
+use crate::local::{progress, LOCAL_RAW_BUCKET};
 use crate::CliError;
 use batch_clean::objects::{s3_put_event, ObjectRef};
 use batch_clean::{BatchCleanDeps, BatchReport, RawStores};

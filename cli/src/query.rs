@@ -91,11 +91,10 @@ pub async fn query(args: QueryArgs) -> Result<(), CliError> {
         for q in run.queries.iter().filter(|q| q.error.is_some()) {
             eprintln!("{}: {}", q.name, q.error.as_deref().unwrap_or_default());
         }
-        Err(CliError::Usage(format!(
-            "{} queries failed: {}",
-            failed.len(),
-            failed.join(", ")
-        )))
+        Err(CliError::Failed {
+            what: "queries",
+            names: failed.iter().map(|n| n.to_string()).collect(),
+        })
     }
 }
 
@@ -154,10 +153,10 @@ pub async fn maintain(args: MaintainArgs) -> Result<(), CliError> {
     if failed.is_empty() {
         Ok(())
     } else {
-        Err(CliError::Usage(format!(
-            "maintenance failed for: {}",
-            failed.join(", ")
-        )))
+        Err(CliError::Failed {
+            what: "maintenance",
+            names: failed.iter().map(|n| n.to_string()).collect(),
+        })
     }
 }
 

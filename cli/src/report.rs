@@ -54,11 +54,9 @@ pub async fn report(args: ReportArgs) -> Result<(), CliError> {
     }
     if args.open {
         match &written {
-            Written::File(path) => opener::open(path).map_err(|e| {
-                CliError::Usage(format!(
-                    "the report is written, but no browser could be opened ({e}); open {} yourself",
-                    path.display()
-                ))
+            Written::File(path) => opener::open(path).map_err(|source| CliError::Open {
+                path: path.clone(),
+                source,
             })?,
             Written::Lake(url) => {
                 return Err(CliError::Usage(format!(
@@ -78,8 +76,7 @@ pub async fn write_report(
 ) -> Result<Written, CliError> {
     let page = lake.report(results).await?;
     if let Some(path) = out {
-        std::fs::write(path, page)
-            .map_err(|e| CliError::Usage(format!("writing {}: {e}", path.display())))?;
+        std::fs::write(path, page).map_err(CliError::io(path))?;
         return Ok(Written::File(path.to_path_buf()));
     }
     lake.put_file(REPORT_PATH, page.into_bytes()).await?;

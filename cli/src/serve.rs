@@ -10,7 +10,7 @@
 //! cleaning to the deployed functions. Ctrl-C stops accepting requests, then flushes the spool
 //! and the pending cleaning, in that order, before exiting.
 
-use crate::run::{flush_stream, LOCAL_RAW_BUCKET};
+use crate::local::{flush_stream, LOCAL_RAW_BUCKET};
 use crate::spool::{LandingArgs, LandingKind, Spool};
 use crate::CliError;
 use batch_clean::objects::{list_landed, s3_put_event};
@@ -108,14 +108,19 @@ impl RunningServer {
             }
         };
         let _ = self.stop_worker.send(true);
-        let totals = self
-            .worker
-            .await
-            .map_err(|e| CliError::Usage(format!("cleaner task: {e}")));
+        let totals = self.worker.await.map_err(|source| CliError::Task {
+            task: "the cleaner",
+            source,
+        });
         match served {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(CliError::Usage(format!("server: {e}"))),
-            Err(e) => return Err(CliError::Usage(format!("server task: {e}"))),
+            Ok(Err(e)) => return Err(CliError::Server(e)),
+            Err(source) => {
+                return Err(CliError::Task {
+                    task: "the server",
+                    source,
+                })
+            }
         }
         totals
     }
@@ -182,12 +187,11 @@ pub async fn start(args: &ServeArgs) -> Result<RunningServer, CliError> {
 
     let listener = tokio::net::TcpListener::bind((args.host, args.port))
         .await
-        .map_err(|e| {
-            CliError::Usage(format!("cannot listen on {}:{}: {e}", args.host, args.port))
+        .map_err(|e| CliError::Bind {
+            addr: format!("{}:{}", args.host, args.port),
+            source: e,
         })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let addr = listener.local_addr().map_err(CliError::Server)?;
     let (stop_server, mut server_stop) = watch::channel(false);
     let (stop_worker, worker_stop) = watch::channel(false);
 
@@ -369,7 +373,7 @@ impl Worker {
         }
         if !stopping {
             if let Some((memory, deps)) = &self.stream {
-                match flush_stream(memory, deps, crate::run::STREAM_BATCH).await {
+                match flush_stream(memory, deps, crate::local::STREAM_BATCH).await {
                     Ok(r) => totals.stream += &r,
                     Err(e) => {
                         tracing::error!(error = %e, "stream-clean failed; retrying next round")
@@ -440,7 +444,7 @@ impl Worker {
         let mut last_error = None;
         for wait in LAST_ROUND_WAITS {
             tokio::time::sleep(wait).await;
-            match flush_stream(memory, deps, crate::run::STREAM_BATCH).await {
+            match flush_stream(memory, deps, crate::local::STREAM_BATCH).await {
                 Ok(r) => {
                     totals.stream += &r;
                     return;
@@ -514,8 +518,7 @@ fn stop_signal() -> Result<impl std::future::Future<Output = ()>, CliError> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        let handler =
-            |kind| signal(kind).map_err(|e| CliError::Usage(format!("cannot handle signals: {e}")));
+        let handler = |kind| signal(kind).map_err(CliError::Server);
         let (mut interrupt, mut terminate) = (
             handler(SignalKind::interrupt())?,
             handler(SignalKind::terminate())?,
@@ -547,12 +550,12 @@ pub async fn serve(args: ServeArgs) -> Result<(), CliError> {
     stop.await;
     println!("\nstopping: finishing requests and flushing pending records…");
     let totals = server.shutdown().await?;
-    print_totals(&totals, crate::run::IngestPath::Both);
+    print_totals(&totals, crate::local::IngestPath::Both);
     Ok(())
 }
 
 /// Prints what the cleaners of the given paths did.
-pub fn print_totals(t: &CleanTotals, path: crate::run::IngestPath) {
+pub fn print_totals(t: &CleanTotals, path: crate::local::IngestPath) {
     let b = &t.batch;
     if path.batch() {
         println!(

@@ -259,7 +259,7 @@ async fn emulating_from_postgres_fills_the_lake_with_the_expected_rows() {
     let args = pinpipe::emulate::EmulateArgs {
         url: format!("http://{}", server.addr),
         posts: None,
-        path: pinpipe::run::IngestPath::Stream,
+        path: pinpipe::local::IngestPath::Stream,
         rate: Some(0.0),
         seed: 0,
         from_dir: None,

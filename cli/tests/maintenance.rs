@@ -159,7 +159,7 @@ fn maintain_with_retention_hours_0_on_a_live_lake_is_refused_unless_forced() {
         .arg(&lake)
         .output()
         .unwrap();
-    assert!(!refused.status.success());
+    assert_eq!(refused.status.code(), Some(2), "a usage mistake");
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(
         stderr.contains(

@@ -105,7 +105,11 @@ fn query_prints_tables_json_and_csv() {
 fn an_unknown_query_name_lists_the_real_ones() {
     let dir = tempfile::tempdir().unwrap();
     let out = pinpipe_on(&["query", "q9"], &dir.path().join("lake"));
-    assert!(!out.status.success());
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a usage mistake exits 2, as clap's own"
+    );
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(
         stderr.starts_with(
@@ -139,5 +143,26 @@ fn maintain_reports_each_table() {
     assert!(
         stdout.contains("results/*   10 result tables checkpointed, 0 files vacuumed"),
         "{stdout}"
+    );
+}
+
+/// A failure while running (here: the port is taken) exits 1, not 2, and says what to do.
+#[test]
+fn a_runtime_failure_exits_1_and_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = common::pinpipe()
+        .args(["serve", "--host", "127.0.0.1", "--port", &port, "--lake"])
+        .arg(dir.path().join("lake"))
+        .arg("--raw")
+        .arg(dir.path().join("raw"))
+        .output_within_limit();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("error: cannot listen on 127.0.0.1:{port}: "))
+            && stderr.contains("pick another --port or --host, or stop what is using it"),
+        "{stderr}"
     );
 }

@@ -71,7 +71,7 @@ async fn both_paths_give_the_same_rows() {
     let sent = pinpipe::run::post_all(
         &posts,
         "0a5e6ec37a2f",
-        pinpipe::run::IngestPath::Both,
+        pinpipe::local::IngestPath::Both,
         &env.ingest(),
     )
     .await;
@@ -188,7 +188,7 @@ async fn serve_drops_stream_records_when_one_stream_fails_to_write() {
     let deps = stream_clean::StreamCleanDeps {
         lake: env.lake().clone(),
     };
-    let failed = pinpipe::run::flush_stream(&env.stream, &deps, 10_000).await;
+    let failed = pinpipe::local::flush_stream(&env.stream, &deps, 10_000).await;
     assert!(failed.is_err());
     // geo is handed over first: pin's and user's drained batches must not be dropped.
     assert_eq!(env.stream.pending(), 3);

@@ -189,7 +189,7 @@ impl Env {
         let deps = stream_clean::StreamCleanDeps {
             lake: self.deps.lake.clone(),
         };
-        pinpipe::run::flush_stream(&self.stream, &deps, 10_000)
+        pinpipe::local::flush_stream(&self.stream, &deps, 10_000)
             .await
             .unwrap()
     }
