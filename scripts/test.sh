@@ -90,6 +90,12 @@ CARGO_TARGET_DIR="$HOME/.cache/pinpipe/lambda-target" scripts/lambda-sizes.sh --
 
 echo "==> cargo fmt --check"
 cargo fmt --all --check
+echo "==> unused dependencies (cargo-machete, installed once into the cache)"
+TOOLS="${PINPIPE_TOOLS:-$HOME/.cache/pinpipe/tools}"
+if [ ! -x "$TOOLS/bin/cargo-machete" ]; then
+  cargo install cargo-machete --version 0.9.2 --locked --quiet --root "$TOOLS"
+fi
+"$TOOLS/bin/cargo-machete"
 echo "==> cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> cargo test"
