@@ -14,7 +14,7 @@ use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use base64::Engine as _;
 use chrono::Utc;
-use lake::{CleanCounts, Input, Lake, LakeRow, LakeTable, Position, QuarantineRow};
+use lake::{AppendError, CleanCounts, Input, Lake, LakeRow, LakeTable, Position, QuarantineRow};
 use serde::Serialize;
 use shared::route::record_type_of_stream;
 use shared::{Cleaned, RecordError, RecordType};
@@ -67,13 +67,41 @@ struct Origin<'a> {
 
 /// For one shard's records of the batch, in delivery order: the table each one goes to, and
 /// its sequence number.
-type Targets<'a> = Vec<(LakeTable, &'a str)>;
+pub type Targets<'a> = Vec<(LakeTable, &'a str)>;
 
 /// Cleans one Kinesis batch into the lake. Never fails: infrastructure errors become item
 /// failures so Lambda retries from the first record that did not land.
 pub async fn handle(event: &KinesisEvent, deps: &StreamCleanDeps) -> StreamOutcome {
+    let (inputs, targets, mut report) = plan(event);
+    let mut response = KinesisEventResponse::default();
+    match deps.lake.append(&inputs).await {
+        Ok(append) => {
+            report.counts.add_append(&append);
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "lake write failed; returning item failures for retry");
+            let (failed, handed_back) = failures(&targets, &e);
+            report.item_failures += handed_back;
+            response.set_failures(failed.into_iter().map(str::to_string).collect::<Vec<_>>());
+            report.counts.add_append(&e.committed);
+        }
+    }
+    tracing::info!(
+        records_in = report.counts.records_in,
+        rows_written = report.counts.rows_written,
+        quarantined = report.counts.quarantined,
+        duplicates_skipped = report.counts.duplicates_skipped,
+        already_committed = report.counts.already_committed,
+        item_failures = report.item_failures,
+        "stream batch cleaned"
+    );
+    StreamOutcome { response, report }
+}
+
+/// Cleans a batch's records into one lake input per shard (stream, shard id), and records
+/// alongside each input where each of its records goes, in delivery order.
+fn plan(event: &KinesisEvent) -> (Vec<Input>, Vec<Targets<'_>>, StreamReport) {
     let mut report = StreamReport::default();
-    // One input per shard (stream, shard id), and alongside it where each of its records goes.
     let mut shards: Vec<(&str, &str)> = Vec::new();
     let mut inputs: Vec<Input> = Vec::new();
     let mut targets: Vec<Targets<'_>> = Vec::new();
@@ -138,37 +166,27 @@ pub async fn handle(event: &KinesisEvent, deps: &StreamCleanDeps) -> StreamOutco
         }
     }
 
-    let mut response = KinesisEventResponse::default();
-    match deps.lake.append(&inputs).await {
-        Ok(append) => {
-            report.counts.add_append(&append);
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "lake write failed; returning item failures for retry");
-            // Lambda retries each shard from the lowest failed sequence number: report the first
-            // record (in delivery order) whose table was not committed. Records after it that did
-            // land are skipped on the retry by their shard's committed position.
-            let mut failed = Vec::new();
-            for shard in &targets {
-                if let Some(first) = shard.iter().position(|(table, _)| !e.is_committed(*table)) {
-                    failed.push(shard[first].1.to_string());
-                    report.item_failures += shard.len() - first;
-                }
-            }
-            response.set_failures(failed);
-            report.counts.add_append(&e.committed);
+    (inputs, targets, report)
+}
+
+/// The partial-batch rule, for a lake write that failed part-way: Lambda retries each shard
+/// from the lowest sequence number reported, so report, per shard, the first record (in
+/// delivery order) whose table was not committed. Records after it that did land are skipped on
+/// the retry by their shard's committed position. Returns those sequence numbers and how many
+/// records they hand back.
+pub fn failures<'a>(targets: &[Targets<'a>], error: &AppendError) -> (Vec<&'a str>, usize) {
+    let mut failed = Vec::new();
+    let mut handed_back = 0;
+    for shard in targets {
+        if let Some(first) = shard
+            .iter()
+            .position(|(table, _)| !error.is_committed(*table))
+        {
+            failed.push(shard[first].1);
+            handed_back += shard.len() - first;
         }
     }
-    tracing::info!(
-        records_in = report.counts.records_in,
-        rows_written = report.counts.rows_written,
-        quarantined = report.counts.quarantined,
-        duplicates_skipped = report.counts.duplicates_skipped,
-        already_committed = report.counts.already_committed,
-        item_failures = report.item_failures,
-        "stream batch cleaned"
-    );
-    StreamOutcome { response, report }
+    (failed, handed_back)
 }
 
 fn origin(record: &KinesisEventRecord) -> Origin<'_> {
@@ -248,4 +266,46 @@ pub fn kinesis_event(
         })
         .collect();
     serde_json::from_value(serde_json::json!({ "Records": records })).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lake::{AppendReport, LakeError, TableReport};
+
+    /// A write that committed `committed` and then failed on `failed`.
+    fn failed_after(committed: &[LakeTable], failed: LakeTable) -> AppendError {
+        let mut report = AppendReport::default();
+        for table in committed {
+            report.tables.insert(*table, TableReport::default());
+        }
+        AppendError {
+            committed: report,
+            failed,
+            source: LakeError::BadRoot {
+                root: "test".into(),
+                reason: "the write failed".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn each_shard_is_handed_back_from_its_first_record_in_a_table_not_committed() {
+        use LakeTable::{Geo, Pin, Quarantine, User};
+        let targets: Vec<Targets<'_>> = vec![
+            // pin and geo landed; the shard's first user record is the retry point.
+            vec![(Pin, "1"), (User, "2"), (Geo, "3"), (User, "4")],
+            // Everything in this shard landed.
+            vec![(Pin, "10"), (Geo, "11")],
+            // A quarantined record first: quarantine is written last, so not committed.
+            vec![(Quarantine, "20"), (Pin, "21")],
+        ];
+        let error = failed_after(&[Pin, Geo], User);
+        assert_eq!(failures(&targets, &error), (vec!["2", "20"], 3 + 2));
+        // Nothing committed: every shard from its first record.
+        let error = failed_after(&[], Pin);
+        assert_eq!(failures(&targets, &error), (vec!["1", "10", "20"], 8));
+        // No shards, nothing to hand back.
+        assert_eq!(failures(&[], &error), (vec![], 0));
+    }
 }
