@@ -89,3 +89,57 @@ impl ApiError {
             .unwrap_or_else(|_| Response::new(String::new()))
     }
 }
+
+/// One record of a request that cannot be taken: an entry of the error's `details`. Both
+/// routes reject records the same way, and a request with any rejected record is refused whole.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    too_large: bool,
+    detail: Value,
+}
+
+impl Rejection {
+    /// Record `record` cannot be used, for the reason `code`.
+    pub fn new(record: usize, code: &str, message: impl Into<String>) -> Rejection {
+        Rejection {
+            too_large: false,
+            detail: json!({"record": record, "error": code, "message": message.into()}),
+        }
+    }
+
+    /// Record `record` does not clean (SPEC §5): the detail names the field.
+    pub fn invalid(record: usize, e: &shared::RecordError) -> Rejection {
+        Rejection {
+            too_large: false,
+            detail: json!({"record": record, "field": e.field(), "error": e.code(), "message": e.to_string()}),
+        }
+    }
+
+    /// Record `record` is `size` bytes, over the per-record limit `limit`.
+    pub fn too_large(record: usize, size: usize, limit: usize) -> Rejection {
+        Rejection {
+            too_large: true,
+            detail: json!({"record": record, "error": "record_too_large",
+                "message": format!("record is {size} bytes; the limit is {limit}")}),
+        }
+    }
+}
+
+/// The error refusing a request of `total` records because of `rejections`: 413 when any record
+/// is too large, 422 otherwise. `nothing_was` says what did not happen (`landed`, `put`).
+pub fn rejected(total: usize, rejections: Vec<Rejection>, nothing_was: &str) -> ApiError {
+    let (status, code) = if rejections.iter().any(|r| r.too_large) {
+        (StatusCode::PAYLOAD_TOO_LARGE, "record_too_large")
+    } else {
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_records")
+    };
+    ApiError::new(
+        status,
+        code,
+        format!(
+            "{} of {total} records rejected; nothing was {nothing_was}: fix them and resend the request",
+            rejections.len()
+        ),
+    )
+    .with_details(rejections.into_iter().map(|r| r.detail).collect())
+}

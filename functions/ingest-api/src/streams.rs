@@ -10,7 +10,7 @@
 //! Records are validated with `shared` before anything is put (all or nothing per request);
 //! the Kinesis record's bytes are the record's JSON text.
 
-use crate::error::ApiError;
+use crate::error::{rejected, ApiError, Rejection};
 use crate::limits::{check_record_count, MAX_RECORD_BYTES};
 use crate::sink::{SinkError, StreamSummary};
 use crate::topics::{check_content_type, parse_json};
@@ -72,13 +72,8 @@ fn prepare(
     entry: &Value,
     data_keys: &[&str],
     key_keys: &[&str],
-) -> Result<(String, Bytes), (bool, Value)> {
-    let detail = |code: &str, message: String| {
-        (
-            false,
-            json!({"record": i, "error": code, "message": message}),
-        )
-    };
+) -> Result<(String, Bytes), Rejection> {
+    let detail = |code: &str, message: String| Rejection::new(i, code, message);
     let data = field(entry, data_keys).ok_or_else(|| {
         detail(
             "missing_data",
@@ -104,10 +99,7 @@ fn prepare(
         other => other,
     };
     if let Err(e) = shared::clean_value(record_type, value) {
-        return Err((
-            false,
-            json!({"record": i, "field": e.field(), "error": e.code(), "message": e.to_string()}),
-        ));
+        return Err(Rejection::invalid(i, &e));
     }
     let key = match field(entry, key_keys) {
         Some(Value::String(k)) if !k.is_empty() && k.chars().count() <= MAX_PARTITION_KEY => {
@@ -125,31 +117,9 @@ fn prepare(
     };
     let bytes = serde_json::to_vec(value).map_err(|e| detail("unserialisable", e.to_string()))?;
     if bytes.len() > MAX_RECORD_BYTES {
-        return Err((
-            true,
-            json!({"record": i, "error": "record_too_large",
-            "message": format!("record is {} bytes; the limit is {MAX_RECORD_BYTES}", bytes.len())}),
-        ));
+        return Err(Rejection::too_large(i, bytes.len(), MAX_RECORD_BYTES));
     }
     Ok((key, Bytes::from(bytes)))
-}
-
-fn rejected(total: usize, failures: Vec<(bool, Value)>) -> ApiError {
-    let too_large = failures.iter().any(|(big, _)| *big);
-    let (status, code) = if too_large {
-        (StatusCode::PAYLOAD_TOO_LARGE, "record_too_large")
-    } else {
-        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_records")
-    };
-    ApiError::new(
-        status,
-        code,
-        format!(
-            "{} of {total} records rejected; nothing was put: fix them and resend the request",
-            failures.len()
-        ),
-    )
-    .with_details(failures.into_iter().map(|(_, d)| d).collect())
 }
 
 /// `PUT /streams/{stream}/record`.
@@ -176,7 +146,7 @@ pub async fn put_record(
         &["Data", "data"],
         &["PartitionKey", "partition-key", "partitionKey"],
     )
-    .map_err(|failure| rejected(1, vec![failure]))?;
+    .map_err(|failure| rejected(1, vec![failure], "put"))?;
     let put = deps
         .stream
         .put_record(stream, &key, data)
@@ -221,7 +191,7 @@ pub async fn put_records(
         }
     }
     if !failures.is_empty() {
-        return Err(rejected(entries.len(), failures));
+        return Err(rejected(entries.len(), failures, "put"));
     }
     let results = deps
         .stream

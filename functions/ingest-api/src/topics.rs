@@ -6,7 +6,7 @@
 //! naming each bad record) and nothing is landed. Accepted records go to the landing as NDJSON
 //! lines; once it has them all, the answer is Confluent's `{"offsets": […], "key_schema_id": null, "value_schema_id": null}`.
 
-use crate::error::ApiError;
+use crate::error::{rejected, ApiError, Rejection};
 use crate::landing::{LandingError, NdjsonRecords};
 use crate::limits::{check_record_count, MAX_RECORD_BYTES};
 use crate::IngestDeps;
@@ -50,48 +50,34 @@ pub async fn produce(
 
     let mut lines = Vec::with_capacity(body.len());
     let mut ends = Vec::with_capacity(records.len());
-    let mut details = Vec::new();
-    let mut too_large = false;
+    let mut rejections = Vec::new();
     for (i, record) in records.iter().enumerate() {
         let Some(value) = record.get("value") else {
-            details.push(json!({"record": i, "error": "missing_value",
-                "message": r#"each record must be an object with a "value""#}));
+            rejections.push(Rejection::new(
+                i,
+                "missing_value",
+                r#"each record must be an object with a "value""#,
+            ));
             continue;
         };
         if let Err(e) = shared::clean_value(record_type, value) {
-            details.push(json!({"record": i, "field": e.field(), "error": e.code(), "message": e.to_string()}));
+            rejections.push(Rejection::invalid(i, &e));
             continue;
         }
         let start = lines.len();
         if let Err(e) = serde_json::to_writer(&mut lines, value) {
-            details.push(json!({"record": i, "error": "unserialisable", "message": e.to_string()}));
+            rejections.push(Rejection::new(i, "unserialisable", e.to_string()));
             continue;
         }
         let size = lines.len() - start;
         if size > MAX_RECORD_BYTES {
-            too_large = true;
-            details.push(json!({"record": i, "error": "record_too_large",
-                "message": format!("record is {size} bytes; the limit is {MAX_RECORD_BYTES}")}));
+            rejections.push(Rejection::too_large(i, size, MAX_RECORD_BYTES));
         }
         lines.push(b'\n');
         ends.push(lines.len());
     }
-    if !details.is_empty() {
-        let (status, code) = if too_large {
-            (StatusCode::PAYLOAD_TOO_LARGE, "record_too_large")
-        } else {
-            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_records")
-        };
-        return Err(ApiError::new(
-            status,
-            code,
-            format!(
-                "{} of {} records rejected; nothing was landed: fix them and resend the request",
-                details.len(),
-                records.len()
-            ),
-        )
-        .with_details(details));
+    if !rejections.is_empty() {
+        return Err(rejected(records.len(), rejections, "landed"));
     }
 
     let ndjson = NdjsonRecords::new(Bytes::from(lines), ends);
