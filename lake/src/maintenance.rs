@@ -10,6 +10,7 @@
 use crate::schema::LakeTable;
 use crate::table::{Lake, LakeError};
 use deltalake::arrow::array::RecordBatch;
+use deltalake::datafusion::error::DataFusionError;
 use deltalake::datafusion::prelude::SessionContext;
 use deltalake::operations::optimize::OptimizeType;
 use deltalake::protocol::SaveMode;
@@ -70,18 +71,7 @@ impl Lake {
         retention: Duration,
     ) -> Result<MaintenanceReport, MaintenanceError> {
         let name = table.name();
-        let delta_err = |step: &'static str| {
-            move |source| MaintenanceError::Delta {
-                table: name.to_string(),
-                step,
-                source: Box::new(source),
-            }
-        };
-        let df_err = |source| MaintenanceError::DataFusion {
-            table: name.to_string(),
-            source: Box::new(source),
-        };
-        let mut delta = self.load(name).await?;
+        let delta = self.load(name).await?;
         let mut report = MaintenanceReport {
             table: name.to_string(),
             ..MaintenanceReport::default()
@@ -90,94 +80,8 @@ impl Lake {
             return Ok(report);
         }
         report.files_before = active_files(&delta);
-
-        // 1. Whole-row duplicates of the SPEC columns: keep each row's first arrival.
-        let ctx = SessionContext::new();
-        delta
-            .update_datafusion_session(&ctx.state())
-            .map_err(delta_err("reading"))?;
-        ctx.register_table("t", delta.table_provider().await.map_err(df_err)?)
-            .map_err(df_err)?;
-        let spec = table
-            .spec_columns()
-            .iter()
-            .map(|c| format!("\"{c}\""))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let counts = ctx
-            .sql(&format!("SELECT COUNT(*) AS n, (SELECT COUNT(*) FROM (SELECT DISTINCT {spec} FROM t) d) AS distinct_n FROM t"))
-            .await
-            .map_err(df_err)?
-            .collect()
-            .await
-            .map_err(df_err)?;
-        let (rows, distinct) = counts
-            .first()
-            .map(|b| {
-                let row = crate::read::batch_to_rows(b)
-                    .into_iter()
-                    .next()
-                    .unwrap_or_default();
-                let get = |k: &str| row.get(k).and_then(|v| v.as_u64()).unwrap_or(0) as usize;
-                (get("n"), get("distinct_n"))
-            })
-            .unwrap_or((0, 0));
-        report.rows_before = rows;
-        report.rows_after = rows;
-        if distinct < rows {
-            let order = if table == LakeTable::Quarantine {
-                "\"quarantined_at\""
-            } else {
-                "\"_ingested_at\", \"_source\""
-            };
-            let all = table
-                .schema()
-                .fields()
-                .iter()
-                .map(|f| format!("\"{}\"", f.name()))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!(
-                "SELECT {all} FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY {spec} ORDER BY {order}) AS first_arrival FROM t) ranked WHERE first_arrival = 1"
-            );
-            let df = ctx.sql(&sql).await.map_err(df_err)?;
-            let batches: Vec<RecordBatch> = df.collect().await.map_err(df_err)?;
-            // The scan may hand strings back as views; write them in the table's own types.
-            let schema = table.schema();
-            let batches = batches
-                .into_iter()
-                .map(|b| {
-                    let columns = b
-                        .columns()
-                        .iter()
-                        .zip(schema.fields())
-                        .map(|(c, f)| deltalake::arrow::compute::cast(c, f.data_type()))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    RecordBatch::try_new(schema.clone(), columns)
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| MaintenanceError::Delta {
-                    table: name.to_string(),
-                    step: "de-duplicating",
-                    source: Box::new(e.into()),
-                })?;
-            delta = delta
-                .write(batches)
-                .with_save_mode(SaveMode::Overwrite)
-                .await
-                .map_err(delta_err("rewriting without duplicates"))?;
-            report.rows_after = distinct;
-            report.duplicates_removed = rows - distinct;
-        }
-
-        // 2. Compact small files.
-        let (compacted, _metrics) = delta
-            .optimize()
-            .with_type(OptimizeType::Compact)
-            .await
-            .map_err(delta_err("compacting"))?;
-        delta = compacted;
-
+        let delta = deduplicate(delta, table, &mut report).await?;
+        let delta = compact(delta, name).await?;
         checkpoint_and_vacuum(delta, name, retention, &mut report).await?;
         tracing::info!(table = name, ?report, "maintained");
         Ok(report)
@@ -205,6 +109,145 @@ impl Lake {
         tracing::info!(table = %path, ?report, "maintained");
         Ok(report)
     }
+}
+
+/// A failed Delta step of maintaining `table`.
+fn delta_err(table: &str, step: &'static str) -> impl FnOnce(DeltaTableError) -> MaintenanceError {
+    let table = table.to_string();
+    move |source| MaintenanceError::Delta {
+        table,
+        step,
+        source: Box::new(source),
+    }
+}
+
+/// A failed query while maintaining `table`.
+fn df_err(table: &str) -> impl FnOnce(DataFusionError) -> MaintenanceError {
+    let table = table.to_string();
+    move |source| MaintenanceError::DataFusion {
+        table,
+        source: Box::new(source),
+    }
+}
+
+/// Whole-row duplicates of the SPEC columns are rewritten away, keeping each row's first
+/// arrival; the exactly-once bookkeeping in the log is untouched.
+async fn deduplicate(
+    delta: DeltaTable,
+    table: LakeTable,
+    report: &mut MaintenanceReport,
+) -> Result<DeltaTable, MaintenanceError> {
+    let name = table.name();
+    let ctx = SessionContext::new();
+    delta
+        .update_datafusion_session(&ctx.state())
+        .map_err(delta_err(name, "reading"))?;
+    let provider = delta.table_provider().await.map_err(df_err(name))?;
+    ctx.register_table("t", provider).map_err(df_err(name))?;
+    let spec = quoted(table.spec_columns().iter());
+    let (rows, distinct) = row_counts(&ctx, &spec, name).await?;
+    report.rows_before = rows;
+    report.rows_after = rows;
+    if distinct >= rows {
+        return Ok(delta);
+    }
+    let batches = first_arrivals(&ctx, table, &spec).await?;
+    let delta = delta
+        .write(batches)
+        .with_save_mode(SaveMode::Overwrite)
+        .await
+        .map_err(delta_err(name, "rewriting without duplicates"))?;
+    report.rows_after = distinct;
+    report.duplicates_removed = rows - distinct;
+    Ok(delta)
+}
+
+/// `"a", "b", …`: column names quoted for SQL.
+fn quoted<'a>(columns: impl Iterator<Item = &'a String>) -> String {
+    columns
+        .map(|c| format!("\"{c}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The rows of table `t` in `ctx`, and how many are distinct over the columns `spec`.
+async fn row_counts(
+    ctx: &SessionContext,
+    spec: &str,
+    name: &str,
+) -> Result<(usize, usize), MaintenanceError> {
+    let counts = ctx
+        .sql(&format!("SELECT COUNT(*) AS n, (SELECT COUNT(*) FROM (SELECT DISTINCT {spec} FROM t) d) AS distinct_n FROM t"))
+        .await
+        .map_err(df_err(name))?
+        .collect()
+        .await
+        .map_err(df_err(name))?;
+    Ok(counts
+        .first()
+        .map(|b| {
+            let row = crate::read::batch_to_rows(b)
+                .into_iter()
+                .next()
+                .unwrap_or_default();
+            let get = |k: &str| row.get(k).and_then(|v| v.as_u64()).unwrap_or(0) as usize;
+            (get("n"), get("distinct_n"))
+        })
+        .unwrap_or((0, 0)))
+}
+
+/// Each distinct row of table `t` (over `spec`) at its first arrival, in the table's own types.
+async fn first_arrivals(
+    ctx: &SessionContext,
+    table: LakeTable,
+    spec: &str,
+) -> Result<Vec<RecordBatch>, MaintenanceError> {
+    let name = table.name();
+    let order = if table == LakeTable::Quarantine {
+        "\"quarantined_at\""
+    } else {
+        "\"_ingested_at\", \"_source\""
+    };
+    let schema = table.schema();
+    let all = quoted(schema.fields().iter().map(|f| f.name()));
+    let sql = format!(
+        "SELECT {all} FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY {spec} ORDER BY {order}) AS first_arrival FROM t) ranked WHERE first_arrival = 1"
+    );
+    let batches: Vec<RecordBatch> = ctx
+        .sql(&sql)
+        .await
+        .map_err(df_err(name))?
+        .collect()
+        .await
+        .map_err(df_err(name))?;
+    // The scan may hand strings back as views; write them in the table's own types.
+    batches
+        .into_iter()
+        .map(|b| {
+            let columns = b
+                .columns()
+                .iter()
+                .zip(schema.fields())
+                .map(|(c, f)| deltalake::arrow::compute::cast(c, f.data_type()))
+                .collect::<Result<Vec<_>, _>>()?;
+            RecordBatch::try_new(schema.clone(), columns)
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| MaintenanceError::Delta {
+            table: name.to_string(),
+            step: "de-duplicating",
+            source: Box::new(e.into()),
+        })
+}
+
+/// Compacts the table's small files.
+async fn compact(delta: DeltaTable, name: &str) -> Result<DeltaTable, MaintenanceError> {
+    let (compacted, _metrics) = delta
+        .optimize()
+        .with_type(OptimizeType::Compact)
+        .await
+        .map_err(delta_err(name, "compacting"))?;
+    Ok(compacted)
 }
 
 /// The last steps of maintenance: checkpoint the log (which also drops expired exactly-once
