@@ -22,16 +22,7 @@ fn original_request(topic: &str, row: &Value) -> http::Request<Bytes> {
 
 #[tokio::test]
 async fn fixture_rows_cleaned_into_delta_match_expected() {
-    let env = Env::new();
-    for table in ["pin", "geo", "user"] {
-        let body = fixture_lines(table).join("\n") + "\n";
-        env.put_raw(
-            &format!("topics/0a5e6ec37a2f.{table}/partition=0/fixture.json"),
-            &body,
-        )
-        .await;
-    }
-    let report = env.clean_landed().await;
+    let (env, report) = common::landed_fixture().await;
     assert_eq!(report.counts.records_in, 9 + 7 + 7);
     assert_eq!(report.counts.rows_written, 23);
     assert_eq!(report.counts.quarantined, 0);

@@ -66,25 +66,10 @@ fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
     Some(&text[from..from + len + end.len()])
 }
 
-/// A value as the chart writes it (thousands grouped).
+/// A value as the chart writes it (thousands grouped), or `null`.
 fn chart_number(v: &Value) -> String {
-    match v.as_i64() {
-        Some(n) => {
-            let digits = n.abs().to_string();
-            let mut out = String::new();
-            for (i, c) in digits.chars().enumerate() {
-                if i > 0 && (digits.len() - i) % 3 == 0 {
-                    out.push(',');
-                }
-                out.push(c);
-            }
-            if n < 0 {
-                out.insert(0, '-');
-            }
-            out
-        }
-        None => "null".to_string(),
-    }
+    v.as_f64()
+        .map_or_else(|| "null".to_string(), lake::report::number)
 }
 
 #[test]

@@ -123,6 +123,11 @@ pub fn expected() -> Value {
 
 /// A lake holding the fixture's rows, cleaned through batch-clean (one raw object per table).
 pub async fn fixture_lake() -> Env {
+    landed_fixture().await.0
+}
+
+/// [`fixture_lake`], and what batch-clean reported cleaning it.
+pub async fn landed_fixture() -> (Env, BatchReport) {
     let env = Env::new();
     for table in ["pin", "geo", "user"] {
         let body = fixture_lines(table).join("\n") + "\n";
@@ -132,8 +137,8 @@ pub async fn fixture_lake() -> Env {
         )
         .await;
     }
-    env.clean_landed().await;
-    env
+    let report = env.clean_landed().await;
+    (env, report)
 }
 
 /// The expected cleaned rows of a table, sorted by `ind`.

@@ -10,7 +10,7 @@
 mod chart;
 pub mod html;
 
-pub use chart::ChartError;
+pub use chart::{number, ChartError};
 
 use crate::queries::{QueryError, QueryResult, QUERIES};
 use crate::read::batch_to_rows;
