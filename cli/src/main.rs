@@ -47,7 +47,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    shared::runtime::log_dependency_panics();
+    lambda_support::runtime::log_dependency_panics();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -126,7 +126,7 @@ impl Lake {
                 }
                 // A local S3-compatible endpoint over plain http works from AWS_ENDPOINT_URL
                 // alone; delta-rs refuses http unless told.
-                if shared::runtime::endpoint_is_plain_http() {
+                if lambda_support::runtime::endpoint_is_plain_http() {
                     storage_options
                         .entry("AWS_ALLOW_HTTP".into())
                         .or_insert_with(|| "true".into());

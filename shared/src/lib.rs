@@ -10,10 +10,8 @@
 
 pub mod clean;
 pub mod generate;
-pub mod metrics;
 pub mod record;
 pub mod route;
-pub mod runtime;
 
 pub use clean::{clean_record, clean_value, CleanGeo, CleanPin, CleanRow, CleanUser, Cleaned};
 pub use record::{RawObject, RecordError, RecordType};

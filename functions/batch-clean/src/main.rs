@@ -10,10 +10,10 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    shared::runtime::init_json_logs();
+    lambda_support::runtime::init_json_logs();
     let deps = BatchCleanDeps {
         raw: RawStores::s3(),
-        lake: Lake::open(&shared::runtime::lake_uri()?)?,
+        lake: Lake::open(&lambda_support::runtime::lake_uri()?)?,
     };
     let deps = &deps;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
@@ -21,7 +21,7 @@ async fn main() -> Result<(), Error> {
         let report = handle_event(event.payload, deps)
             .await
             .map_err(Diagnostic::from)?;
-        shared::metrics::emit("batch-clean", &report.metrics());
+        lambda_support::metrics::emit("batch-clean", &report.metrics());
         Ok::<_, Diagnostic>(report)
     }))
     .await

@@ -179,7 +179,7 @@ pub fn decoded<'a>(key: &str, bytes: &'a [u8]) -> Result<std::borrow::Cow<'a, [u
 /// S3-compatible server) works without also setting `AWS_ALLOW_HTTP`.
 pub fn s3_store(bucket: &str) -> Result<object_store::aws::AmazonS3, object_store::Error> {
     let builder = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
-    if shared::runtime::endpoint_is_plain_http() {
+    if lambda_support::runtime::endpoint_is_plain_http() {
         builder.with_allow_http(true).build()
     } else {
         builder.build()

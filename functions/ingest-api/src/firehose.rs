@@ -54,7 +54,7 @@ impl FirehoseLanding {
             .map(|rt| {
                 let var = format!("DELIVERY_STREAM_{}", rt.as_str().to_ascii_uppercase());
                 let what = format!("the Firehose delivery stream for {} records", rt.as_str());
-                shared::runtime::required_env(&var, &what).map(|name| (rt, name))
+                lambda_support::runtime::required_env(&var, &what).map(|name| (rt, name))
             })
             .collect()
     }

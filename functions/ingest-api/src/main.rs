@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    shared::runtime::init_json_logs();
+    lambda_support::runtime::init_json_logs();
     let config = aws_config::load_from_env().await;
     let landing: Arc<dyn Landing> = match std::env::var("RAW_LANDING").as_deref() {
         Err(_) | Ok("firehose") => Arc::new(FirehoseLanding::new(
@@ -23,11 +23,13 @@ async fn main() -> Result<(), Error> {
             FirehoseLanding::streams_from_env()?,
         )),
         Ok("direct") => {
-            let bucket =
-                shared::runtime::required_env("RAW_BUCKET", "the raw landing bucket's name")?;
+            let bucket = lambda_support::runtime::required_env(
+                "RAW_BUCKET",
+                "the raw landing bucket's name",
+            )?;
             let mut store =
                 object_store::aws::AmazonS3Builder::from_env().with_bucket_name(&bucket);
-            if shared::runtime::endpoint_is_plain_http() {
+            if lambda_support::runtime::endpoint_is_plain_http() {
                 store = store.with_allow_http(true);
             }
             let store = store.build()?;
@@ -46,7 +48,7 @@ async fn main() -> Result<(), Error> {
         let req = req.map(|body: Body| bytes::Bytes::copy_from_slice(body.as_ref()));
         let response = handle(req, deps).await;
         let status = response.status();
-        shared::metrics::emit(
+        lambda_support::metrics::emit(
             "ingest-api",
             &[
                 ("Requests", 1),

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    shared::runtime::init_json_logs();
-    let lake_uri = shared::runtime::lake_uri()?;
+    lambda_support::runtime::init_json_logs();
+    let lake_uri = lambda_support::runtime::lake_uri()?;
     let hours: u64 = match std::env::var("VACUUM_RETENTION_HOURS") {
         Ok(v) => v.parse().map_err(|_| {
             format!("VACUUM_RETENTION_HOURS must be a whole number of hours, got `{v}`")
@@ -33,7 +33,7 @@ async fn main() -> Result<(), Error> {
                 Ok(report) => report.metrics(),
                 Err(e) => e.metrics(),
             };
-            shared::metrics::emit("run-queries", &metrics);
+            lambda_support::metrics::emit("run-queries", &metrics);
             // Failures reach Lambda with an errorType: a partial run or an outage.
             result.map_err(Diagnostic::from)
         },

@@ -12,15 +12,15 @@ use stream_clean::{handle, StreamCleanDeps};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    shared::runtime::init_json_logs();
+    lambda_support::runtime::init_json_logs();
     let deps = StreamCleanDeps {
-        lake: Lake::open(&shared::runtime::lake_uri()?)?,
+        lake: Lake::open(&lambda_support::runtime::lake_uri()?)?,
     };
     let deps = &deps;
     run(service_fn(
         move |event: LambdaEvent<KinesisEvent>| async move {
             let outcome = handle(&event.payload, deps).await;
-            shared::metrics::emit("stream-clean", &outcome.report.metrics());
+            lambda_support::metrics::emit("stream-clean", &outcome.report.metrics());
             Ok::<KinesisEventResponse, Error>(outcome.response)
         },
     ))
