@@ -3,6 +3,7 @@
 //! measured in the same run (decoding the same bytes as JSON and nothing else), so the figures
 //! compare across machines as ratios.
 
+use crate::generate::PostGenerator;
 use crate::local::{progress, LOCAL_RAW_BUCKET};
 use crate::CliError;
 use batch_clean::objects::list_landed;
@@ -10,7 +11,6 @@ use batch_clean::{BatchCleanDeps, RawStores};
 use clap::Args;
 use lake::Lake;
 use object_store::ObjectStoreExt;
-use shared::generate::PostGenerator;
 use std::time::Instant;
 
 #[derive(Debug, Args)]

@@ -3,13 +3,13 @@
 //! polars (`scripts/peer_clean.py`, → Parquet), timed in one run; prints each engine's median
 //! wall and CPU time and peak memory, and pinpipe's ratios to each.
 
+use crate::generate::PostGenerator;
 use crate::local::LOCAL_RAW_BUCKET;
 use crate::process::{clean_in_batches, PROCESS_BATCH_MIB, PROCESS_BATCH_OBJECTS};
 use crate::CliError;
 use batch_clean::objects::list_landed;
 use batch_clean::{BatchCleanDeps, RawStores};
 use lake::Lake;
-use shared::generate::PostGenerator;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 

@@ -7,6 +7,7 @@
 //! - `objects`: `process` over N and 2N one-record objects of the direct landing's layout; the
 //!   CPU ratio shows whether the exactly-once bookkeeping stays linear.
 
+use crate::generate::PostGenerator;
 use crate::local::LOCAL_RAW_BUCKET;
 use crate::spool::{FlushLimits, Spool};
 use crate::CliError;
@@ -18,7 +19,6 @@ use ingest_api::{IngestDeps, MemoryStream, RawLanding};
 use lake::Lake;
 use object_store::ObjectStoreExt;
 use rand::{Rng, SeedableRng};
-use shared::generate::PostGenerator;
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;

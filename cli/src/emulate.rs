@@ -4,13 +4,13 @@
 //! original clients' bytes; then sleeps 0–1 s like the original (or paces at `--rate`).
 
 use crate::db::Database;
+use crate::generate::PostGenerator;
 use crate::local::{progress, IngestPath};
 use crate::posts::{self, Post};
 use crate::wire::{kafka_body, kinesis_body};
 use crate::CliError;
 use clap::Args;
 use rand::Rng;
-use shared::generate::PostGenerator;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -8,6 +8,7 @@ pub mod bench_peers;
 pub mod bench_scale;
 pub mod db;
 pub mod emulate;
+pub mod generate;
 pub mod local;
 pub mod posts;
 pub mod process;

@@ -1,7 +1,7 @@
 //! Where the runner's posts come from: the seeded generator, or JSONL files of raw rows.
 
+use crate::generate::PostGenerator;
 use serde_json::Value;
-use shared::generate::PostGenerator;
 use shared::RecordType;
 use std::path::Path;
 

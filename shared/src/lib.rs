@@ -3,13 +3,12 @@
 //! Data flows one way through its modules:
 //! [`record`] (raw JSON as it arrives, decoded by key name) → [`clean`] (typed, cleaned rows, or
 //! the reason a record cannot be cleaned). [`route`] tells which record type a topic, stream or
-//! object key carries, and [`generate`] makes realistic raw posts for local runs and tests.
+//! object key carries.
 //!
 //! It is deliberately light (serde, chrono and a few small crates; no Arrow or Delta) so the ingest API, which validates with the
 //! very same code, stays small and starts fast. Arrow and Delta Lake live in the `lake` crate.
 
 pub mod clean;
-pub mod generate;
 pub mod record;
 pub mod route;
 

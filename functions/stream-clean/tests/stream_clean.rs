@@ -4,7 +4,6 @@
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use lake::{Lake, LakeTable};
 use serde_json::json;
-use shared::generate::PostGenerator;
 use stream_clean::{handle, kinesis_event, StreamCleanDeps};
 
 const PIN_STREAM: &str = "streaming-0a5e6ec37a2f-pin";
@@ -23,18 +22,22 @@ fn deps(dir: &tempfile::TempDir) -> StreamCleanDeps {
     }
 }
 
-/// `n` pin records from the generator as (sequence, partition key, JSON bytes), every
+/// Pin records `range` as (sequence, partition key, JSON bytes), each a distinct post, every
 /// `bad_every`-th one not cleanable.
 fn pin_records(
     range: std::ops::Range<u64>,
     bad_every: Option<u64>,
 ) -> Vec<(String, String, Vec<u8>)> {
-    let posts: Vec<_> = PostGenerator::new(3).take(range.end as usize).collect();
     range
         .map(|i| {
             let data = match bad_every {
                 Some(k) if i % k == k - 1 => br#"{"title": "no index here"}"#.to_vec(),
-                _ => serde_json::to_vec(&posts[i as usize].pin).unwrap(),
+                _ => serde_json::to_vec(&json!({
+                    "index": i, "unique_id": format!("u-{i}"), "title": format!("post {i}"),
+                    "follower_count": format!("{}k", i % 90 + 1), "category": "travel",
+                    "save_location": "Local save in /data/travel",
+                }))
+                .unwrap(),
             };
             (seq(i), "test".to_string(), data)
         })

@@ -6,15 +6,15 @@
 //! countries, geo timestamps in 2015–2022, join dates in 2015–2017, ages 18–70, and the same
 //! person (and the same poster) behind several posts. The same seed always gives the same rows.
 
-use crate::clean::{
-    IMAGE_SRC_ERROR_SENTINEL, NO_TAGS_SENTINEL, NO_TITLE_SENTINEL, SAVE_LOCATION_PREFIX,
-    USER_INFO_ERROR_SENTINEL,
-};
-use crate::record::RecordType;
 use chrono::{DateTime, Utc};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
+use shared::clean::{
+    IMAGE_SRC_ERROR_SENTINEL, NO_TAGS_SENTINEL, NO_TITLE_SENTINEL, SAVE_LOCATION_PREFIX,
+    USER_INFO_ERROR_SENTINEL,
+};
+use shared::RecordType;
 
 /// The 13 categories of the original data set.
 pub const CATEGORIES: [&str; 13] = [
@@ -362,7 +362,7 @@ fn round_to(x: f64, places: i32) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clean::{clean_value, CleanRow};
+    use shared::clean::{clean_value, CleanRow};
     use std::collections::HashSet;
 
     #[test]
