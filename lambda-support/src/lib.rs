@@ -3,5 +3,7 @@
 //! the environment, and one CloudWatch Embedded Metric Format line per invocation
 //! ([`metrics`]).
 
+#![warn(missing_docs)]
+
 pub mod metrics;
 pub mod runtime;

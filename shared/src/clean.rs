@@ -34,35 +34,53 @@ pub const SAVE_LOCATION_PREFIX: &str = "Local save in ";
 /// A cleaned post: the `pin` table's columns, in order.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct CleanPin {
+    /// The post's id, shared with its geo and user rows (`index` in the raw record).
     pub ind: i64,
+    /// The scraper's id of the post.
     pub unique_id: Option<String>,
+    /// Null when the raw title was empty or [`NO_TITLE_SENTINEL`].
     pub title: Option<String>,
+    /// Null when the raw description was empty or one of [`NO_DESCRIPTION_SENTINELS`].
     pub description: Option<String>,
+    /// `"10k"`, `"2M"` read as a number; null when unreadable (with a [`QualityWarning`]).
     pub follower_count: Option<i64>,
+    /// Null when the raw value was [`USER_INFO_ERROR_SENTINEL`].
     pub poster_name: Option<String>,
+    /// Comma-separated tags; null when the raw value was [`NO_TAGS_SENTINEL`].
     pub tag_list: Option<String>,
+    /// `image`, `video` or `multi-video(story page format)`, as sent.
     pub is_image_or_video: Option<String>,
+    /// Null when the raw value was [`IMAGE_SRC_ERROR_SENTINEL`].
     pub image_src: Option<String>,
+    /// The path without [`SAVE_LOCATION_PREFIX`].
     pub save_location: Option<String>,
+    /// One of the 13 categories of the original data set, as sent.
     pub category: Option<String>,
 }
 
 /// A cleaned geolocation: the `geo` table's columns, in order.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct CleanGeo {
+    /// The post's id (`ind` in the raw record).
     pub ind: i64,
+    /// As sent.
     pub country: Option<String>,
     /// `[latitude, longitude]`; null when both are missing.
     pub coordinates: Option<[Option<f64>; 2]>,
+    /// When the post was made, as a UTC instant (a raw value with no zone is read as UTC).
     pub timestamp: Option<DateTime<Utc>>,
 }
 
 /// A cleaned user: the `user` table's columns, in order.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct CleanUser {
+    /// The post's id (`ind` in the raw record): a user row per post, not per person.
     pub ind: i64,
+    /// `first_name last_name`, or whichever of the two is present.
     pub user_name: Option<String>,
+    /// In years, as sent.
     pub age: Option<i64>,
+    /// When the user joined, as a UTC instant.
     pub date_joined: Option<DateTime<Utc>>,
 }
 
@@ -83,8 +101,11 @@ impl Hash for CleanGeo {
 /// One cleaned row of any type.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum CleanRow {
+    /// A row of the `pin` table.
     Pin(CleanPin),
+    /// A row of the `geo` table.
     Geo(CleanGeo),
+    /// A row of the `user` table.
     User(CleanUser),
 }
 
@@ -111,7 +132,9 @@ pub struct QualityWarning {
 /// A cleaned row and the data-quality warnings raised while cleaning it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cleaned {
+    /// The row for the lake.
     pub row: CleanRow,
+    /// Values that became null because they could not be read.
     pub warnings: Vec<QualityWarning>,
 }
 

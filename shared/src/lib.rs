@@ -8,6 +8,8 @@
 //! It is deliberately light (serde, chrono and a few small crates; no Arrow or Delta) so the ingest API, which validates with the
 //! very same code, stays small and starts fast. Arrow and Delta Lake live in the `lake` crate.
 
+#![warn(missing_docs)]
+
 pub mod clean;
 pub mod record;
 pub mod route;

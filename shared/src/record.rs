@@ -165,38 +165,59 @@ impl RecordError {
 /// A raw post (`pinterest_data`), as sent.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PinRecord {
+    /// The post's id, shared with its geo and user records.
     pub index: i64,
+    /// The scraper's id of the post.
     pub unique_id: Option<String>,
+    /// The post's title, or a sentinel (see [`crate::clean`]).
     pub title: Option<String>,
+    /// The post's description, or a sentinel.
     pub description: Option<String>,
+    /// Who posted it, or `"User Info Error"`.
     pub poster_name: Option<String>,
     /// Text such as `"10k"`, `"2M"`, `"940"` or `"User Info Error"`.
     pub follower_count: Option<String>,
+    /// Comma-separated tags, or a sentinel.
     pub tag_list: Option<String>,
+    /// `image`, `video` or `multi-video(story page format)`.
     pub is_image_or_video: Option<String>,
+    /// The image's URL, or a sentinel.
     pub image_src: Option<String>,
+    /// Whether the scraper downloaded the image (0 or 1); dropped by cleaning.
     pub downloaded: Option<i64>,
+    /// `Local save in <path>`.
     pub save_location: Option<String>,
+    /// One of the 13 categories.
     pub category: Option<String>,
 }
 
 /// A raw geolocation record (`geolocation_data`), as sent.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct GeoRecord {
+    /// The post's id.
     pub ind: i64,
+    /// When the post was made.
     pub timestamp: Option<DateTime<Utc>>,
+    /// Degrees north.
     pub latitude: Option<f64>,
+    /// Degrees east.
     pub longitude: Option<f64>,
+    /// Where the post was made.
     pub country: Option<String>,
 }
 
 /// A raw user record (`user_data`), as sent.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct UserRecord {
+    /// The post's id (a user record per post).
     pub ind: i64,
+    /// The poster's first name.
     pub first_name: Option<String>,
+    /// The poster's last name.
     pub last_name: Option<String>,
+    /// In years.
     pub age: Option<i64>,
+    /// When the user joined.
     pub date_joined: Option<DateTime<Utc>>,
 }
 
@@ -222,11 +243,17 @@ pub fn as_object(value: &Value) -> Result<&Map<String, Value>, RecordError> {
 /// arrays and objects by their type only.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FieldValue<'a> {
+    /// `null`.
     Null,
+    /// `true` or `false`; the readers only need to know it is not what they expect.
     Bool,
+    /// A number, as JSON wrote it (integer or float).
     Number(Number),
+    /// A string, escapes resolved.
     String(&'a str),
+    /// An array; its contents are never read.
     Array,
+    /// An object; its contents are never read.
     Object,
 }
 

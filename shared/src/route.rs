@@ -15,16 +15,24 @@ pub const MAX_NAME_LEN: usize = 249;
 pub enum RouteError {
     /// The name has characters outside `[A-Za-z0-9._-]`, or is empty or too long.
     #[error("`{name}` is not a valid name: use 1 to 249 characters from A-Z a-z 0-9 . _ -")]
-    InvalidName { name: String },
+    InvalidName {
+        /// The name as given.
+        name: String,
+    },
     /// The name is well formed but does not end in a known record type.
     #[error("`{name}` does not end in a record type: expected {expected}")]
     UnknownSuffix {
+        /// The name as given.
         name: String,
+        /// The suffixes that name a record type.
         expected: &'static str,
     },
     /// The object key is not under `topics/<topic>/`.
     #[error("object key `{key}` is not under topics/<topic>/")]
-    NotUnderTopics { key: String },
+    NotUnderTopics {
+        /// The key as given.
+        key: String,
+    },
 }
 
 /// Checks a topic or stream name is safe to use as a path segment and a Kafka/Kinesis name.
@@ -94,8 +102,11 @@ pub fn record_type_of_key(key: &str) -> Result<RecordType, RouteError> {
 /// of one Kafka topic-partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SinkFile<'a> {
+    /// The Kafka topic.
     pub topic: &'a str,
+    /// The topic's partition.
     pub partition: u32,
+    /// The offset of the file's first record.
     pub start_offset: i64,
 }
 
