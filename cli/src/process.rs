@@ -59,15 +59,6 @@ fn source(raw: &str) -> Result<(Arc<dyn ObjectStore>, RawStores, String, String)
     }
 }
 
-/// Every object under `prefix`, sorted by key.
-pub async fn list(
-    store: &dyn ObjectStore,
-    bucket: &str,
-    prefix: &str,
-) -> Result<Vec<ObjectRef>, CliError> {
-    Ok(batch_clean::objects::list_under(store, bucket, prefix).await?)
-}
-
 /// Splits `objects` into invocations of at most `max_objects` objects and `max_bytes` bytes
 /// (an object larger than that goes alone).
 pub fn batches(objects: &[ObjectRef], max_objects: usize, max_bytes: u64) -> Vec<&[ObjectRef]> {
@@ -126,7 +117,7 @@ pub async fn process_raw(
     batch_mib: u64,
 ) -> Result<BatchReport, CliError> {
     let (store, stores, bucket, prefix) = source(raw)?;
-    let objects = list(store.as_ref(), &bucket, &prefix).await?;
+    let objects = batch_clean::objects::list_under(store.as_ref(), &bucket, &prefix).await?;
     let deps = BatchCleanDeps {
         raw: stores,
         lake: Lake::open(lake)?,

@@ -4,16 +4,10 @@
 //! whose batches reach stream-clean as real `KinesisEvent`s), or both, into Delta tables in a
 //! local lake — then a summary of what each table holds.
 
-use crate::local::{progress, IngestPath};
-use crate::posts::Post;
-use crate::wire::{kafka_body, kinesis_body};
+use crate::local::IngestPath;
 use crate::CliError;
-use bytes::Bytes;
 use clap::Args;
-use http::{Method, Request, StatusCode};
-use ingest_api::IngestDeps;
 use lake::{Lake, LakeTable};
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 #[derive(Debug, Args)]
@@ -45,13 +39,6 @@ pub struct RunArgs {
     pub path: IngestPath,
     #[command(flatten)]
     pub landing: crate::spool::LandingArgs,
-}
-
-/// What posting through the API did.
-#[derive(Debug, Default)]
-pub struct PostReport {
-    pub sent: usize,
-    pub by_status: BTreeMap<u16, usize>,
 }
 
 pub async fn run(args: RunArgs) -> Result<(), CliError> {
@@ -144,56 +131,6 @@ pub async fn run(args: RunArgs) -> Result<(), CliError> {
             names: failed.iter().map(|n| n.to_string()).collect(),
         })
     }
-}
-
-/// Sends every record of every post through the ingest API handler, as the original clients:
-/// `POST /topics/<prefix>.<type>` for the batch path, `PUT /streams/streaming-<prefix>-<type>/record`
-/// for the stream path.
-pub async fn post_all(
-    posts: &[Post],
-    prefix: &str,
-    path: IngestPath,
-    deps: &IngestDeps,
-) -> PostReport {
-    let per_record = usize::from(path.batch()) + usize::from(path.stream());
-    let total: usize = posts.iter().map(Vec::len).sum::<usize>() * per_record;
-    let bar = progress(total as u64, "posting");
-    let mut report = PostReport::default();
-    for post in posts {
-        for (record_type, value) in post {
-            let mut requests = Vec::with_capacity(2);
-            if path.batch() {
-                requests.push(
-                    Request::builder()
-                        .method(Method::POST)
-                        .uri(format!("/topics/{prefix}.{record_type}"))
-                        .header("content-type", "application/vnd.kafka.json.v2+json")
-                        .body(Bytes::from(kafka_body(value))),
-                );
-            }
-            if path.stream() {
-                let stream = format!("streaming-{prefix}-{record_type}");
-                requests.push(
-                    Request::builder()
-                        .method(Method::PUT)
-                        .uri(format!("/streams/{stream}/record"))
-                        .header("content-type", "application/json")
-                        .body(Bytes::from(kinesis_body(&stream, value))),
-                );
-            }
-            for request in requests {
-                let status = match request {
-                    Ok(req) => ingest_api::handle(req, deps).await.status(),
-                    Err(_) => StatusCode::BAD_REQUEST,
-                };
-                report.sent += 1;
-                *report.by_status.entry(status.as_u16()).or_default() += 1;
-                bar.inc(1);
-            }
-        }
-    }
-    bar.finish_and_clear();
-    report
 }
 
 /// Prints each table's row count and its first few rows.

@@ -219,7 +219,7 @@ async fn the_functions_on_local_s3_and_kinesis() {
         .with_bucket_name(&raw_bucket)
         .build()
         .unwrap();
-    let landed = pinpipe::process::list(&raw_store, &raw_bucket, "topics")
+    let landed = batch_clean::objects::list_under(&raw_store, &raw_bucket, "topics")
         .await
         .unwrap();
     // The local Firehose flushes every PutRecordBatch call at once: one object per request.
@@ -409,7 +409,7 @@ async fn an_overwritten_key_is_read_at_the_version_its_event_names() {
             .put(&object_store::path::Path::from(key), geo(ind).into())
             .await
             .unwrap();
-        let listed = pinpipe::process::list(&raw_store, &raw_bucket, "topics")
+        let listed = batch_clean::objects::list_under(&raw_store, &raw_bucket, "topics")
             .await
             .unwrap();
         versions.push(listed[0].clone());
@@ -453,7 +453,7 @@ async fn awkward_object_keys_on_s3_are_not_skipped() {
             .await
             .unwrap();
     }
-    let listed = pinpipe::process::list(&raw_store, &raw_bucket, "topics")
+    let listed = batch_clean::objects::list_under(&raw_store, &raw_bucket, "topics")
         .await
         .unwrap();
     let deps = batch_clean::BatchCleanDeps {

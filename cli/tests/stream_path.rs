@@ -68,7 +68,7 @@ async fn fixture_rows_through_the_stream_route_give_the_expected_rows() {
 async fn both_paths_give_the_same_rows() {
     let env = Env::new();
     let posts = pinpipe::posts::from_dir(&common::fixtures_dir()).unwrap();
-    let sent = pinpipe::run::post_all(
+    let sent = common::post_all(
         &posts,
         "0a5e6ec37a2f",
         pinpipe::local::IngestPath::Both,

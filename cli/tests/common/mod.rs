@@ -262,3 +262,57 @@ pub async fn spec_rows(lake: &Lake, table: &str) -> Vec<Value> {
     rows.sort_by_key(|r| r["ind"].as_i64());
     rows
 }
+
+/// What posting through the API did.
+#[derive(Debug, Default)]
+pub struct PostReport {
+    pub sent: usize,
+    pub by_status: std::collections::BTreeMap<u16, usize>,
+}
+
+/// Sends every record of every post through the ingest API handler, as the original clients:
+/// `POST /topics/<prefix>.<type>` for the batch path, `PUT /streams/streaming-<prefix>-<type>/record`
+/// for the stream path.
+pub async fn post_all(
+    posts: &[pinpipe::posts::Post],
+    prefix: &str,
+    path: pinpipe::local::IngestPath,
+    deps: &IngestDeps,
+) -> PostReport {
+    let mut report = PostReport::default();
+    for post in posts {
+        for (record_type, value) in post {
+            let mut requests = Vec::with_capacity(2);
+            if path.batch() {
+                requests.push(
+                    http::Request::builder()
+                        .method(http::Method::POST)
+                        .uri(format!("/topics/{prefix}.{record_type}"))
+                        .header("content-type", "application/vnd.kafka.json.v2+json")
+                        .body(bytes::Bytes::from(pinpipe::wire::kafka_body(value))),
+                );
+            }
+            if path.stream() {
+                let stream = format!("streaming-{prefix}-{record_type}");
+                requests.push(
+                    http::Request::builder()
+                        .method(http::Method::PUT)
+                        .uri(format!("/streams/{stream}/record"))
+                        .header("content-type", "application/json")
+                        .body(bytes::Bytes::from(pinpipe::wire::kinesis_body(
+                            &stream, value,
+                        ))),
+                );
+            }
+            for request in requests {
+                let status = match request {
+                    Ok(req) => ingest_api::handle(req, deps).await.status(),
+                    Err(_) => http::StatusCode::BAD_REQUEST,
+                };
+                report.sent += 1;
+                *report.by_status.entry(status.as_u16()).or_default() += 1;
+            }
+        }
+    }
+    report
+}
