@@ -159,7 +159,7 @@ fn title_of(name: &str, sql: &str) -> String {
     match comment {
         Some(c) => {
             // The first sentence of the comment.
-            let end = c.find(". ").map_or(c.len(), |i| i);
+            let end = c.find(". ").unwrap_or(c.len());
             c[..end].trim_end_matches('.').to_string()
         }
         None => name.to_string(),
