@@ -6,119 +6,21 @@ use batch_clean::objects::{list_landed, s3_put_event};
 use batch_clean::{BatchCleanDeps, BatchReport, RawStores};
 use ingest_api::{IngestDeps, RawLanding};
 use lake::Lake;
-use serde_json::{Map, Value};
-use std::io::Read;
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use serde_json::Value;
+use std::process::Command;
 
 pub mod serve;
 
-pub const BUCKET: &str = "local-raw";
-
-/// Object names a raw landing may hold that S3 event keys URL-encode (space, `+`, `%`, `#`,
-/// `?`, `&`, `=`, non-ASCII).
-pub const AWKWARD_NAMES: [&str; 7] = [
-    "space here.ndjson",
-    "plus+sign.ndjson",
-    "100%.ndjson",
-    "hash#1.ndjson",
-    "what?.ndjson",
-    "é ü 東京.ndjson",
-    "a=b&c.ndjson",
-];
+// Each test file is its own crate and uses its own part of these.
+#[allow(unused_imports)]
+pub use test_support::{
+    expected, expected_clean, fixture_lines, fixtures_dir, sorted_inds, spec_rows, succeeded,
+    OutputWithin, AWKWARD_NAMES, COMMAND_LIMIT, RAW_BUCKET as BUCKET,
+};
 
 /// The `pinpipe` binary, ready for its arguments.
 pub fn pinpipe() -> Command {
     Command::new(env!("CARGO_BIN_EXE_pinpipe"))
-}
-
-/// How long a `pinpipe` command in a test may take before it counts as hung.
-pub const COMMAND_LIMIT: Duration = Duration::from_secs(300);
-
-/// Runs a command to its end like `Command::output`, but a command still running after
-/// [`COMMAND_LIMIT`] is killed and fails the test with what it printed, instead of hanging the
-/// whole test run.
-pub trait OutputWithin {
-    fn output_within_limit(&mut self) -> Output;
-}
-
-impl OutputWithin for Command {
-    fn output_within_limit(&mut self) -> Output {
-        let mut child = self
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // Drained on their own threads so a chatty child never blocks on a full pipe.
-        fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
-            std::thread::spawn(move || {
-                let mut buf = Vec::new();
-                pipe.read_to_end(&mut buf).unwrap();
-                buf
-            })
-        }
-        let out = drain(child.stdout.take().unwrap());
-        let err = drain(child.stderr.take().unwrap());
-        let started = Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break Some(status);
-            }
-            if started.elapsed() > COMMAND_LIMIT {
-                child.kill().unwrap();
-                child.wait().unwrap();
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let stdout = out.join().unwrap();
-        let stderr = err.join().unwrap();
-        match status {
-            Some(status) => Output {
-                status,
-                stdout,
-                stderr,
-            },
-            None => panic!(
-                "{self:?} still running after {COMMAND_LIMIT:?}; killed.\nstdout:\n{}\nstderr:\n{}",
-                String::from_utf8_lossy(&stdout),
-                String::from_utf8_lossy(&stderr)
-            ),
-        }
-    }
-}
-
-/// The stdout of a run that must have succeeded; the test fails with both streams otherwise.
-pub fn succeeded(output: &Output) -> String {
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "stdout:\n{stdout}\nstderr:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
-}
-
-/// The project's fixture directory.
-pub fn fixtures_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/seed-sample")
-}
-
-/// The raw lines of a fixture file (`pin`, `geo` or `user`).
-pub fn fixture_lines(name: &str) -> Vec<String> {
-    let text = std::fs::read_to_string(fixtures_dir().join(format!("{name}.jsonl")))
-        .unwrap_or_else(|e| panic!("fixture {name}.jsonl: {e}"));
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-/// `expected.json`.
-pub fn expected() -> Value {
-    let text = std::fs::read_to_string(fixtures_dir().join("expected.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
 }
 
 /// A lake holding the fixture's rows, cleaned through batch-clean (one raw object per table).
@@ -139,13 +41,6 @@ pub async fn landed_fixture() -> (Env, BatchReport) {
     }
     let report = env.clean_landed().await;
     (env, report)
-}
-
-/// The expected cleaned rows of a table, sorted by `ind`.
-pub fn expected_clean(table: &str) -> Vec<Value> {
-    let mut rows = expected()["clean"][table].as_array().unwrap().clone();
-    rows.sort_by_key(|r| r["ind"].as_i64());
-    rows
 }
 
 /// A raw landing and a lake in a fresh temp directory.
@@ -229,38 +124,6 @@ impl Env {
         let event = self.landed_event().await;
         batch_clean::handle_s3(&event, &self.deps).await.unwrap()
     }
-}
-
-/// The `ind` of every row of a table, sorted (duplicates kept, so a test can count them).
-pub async fn sorted_inds(lake: &Lake, table: &str) -> Vec<i64> {
-    let mut inds: Vec<i64> = lake
-        .read_rows(table)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r["ind"].as_i64().unwrap())
-        .collect();
-    inds.sort();
-    inds
-}
-
-/// A table's rows with only the SPEC columns, sorted by `ind`.
-pub async fn spec_rows(lake: &Lake, table: &str) -> Vec<Value> {
-    let mut rows: Vec<Value> = lake
-        .read_rows(table)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|row| {
-            Value::Object(
-                row.into_iter()
-                    .filter(|(k, _)| !k.starts_with('_'))
-                    .collect::<Map<_, _>>(),
-            )
-        })
-        .collect();
-    rows.sort_by_key(|r| r["ind"].as_i64());
-    rows
 }
 
 /// What posting through the API did.

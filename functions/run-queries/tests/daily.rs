@@ -1,41 +1,16 @@
 //! The daily run over a lake built from the fixtures.
 
-use lake::{Input, Lake, LakeRow, Position};
+use lake::Lake;
 use run_queries::{handle, RunQueriesDeps, RunQueriesError};
-use std::path::Path;
 use std::time::Duration;
-
-async fn fixture_lake(dir: &Path) -> Lake {
-    let lake = Lake::open(dir.join("lake").to_str().unwrap()).unwrap();
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/seed-sample");
-    let mut inputs = Vec::new();
-    for rt in shared::RecordType::ALL {
-        let text = std::fs::read_to_string(fixtures.join(format!("{rt}.jsonl"))).unwrap();
-        let rows = text
-            .lines()
-            .enumerate()
-            .map(|(i, line)| LakeRow {
-                position: Position::from_int(i as i64 + 1),
-                source: format!("fixture/{rt}").into(),
-                row: shared::clean_record(rt, line.as_bytes()).unwrap().row,
-            })
-            .collect();
-        inputs.push(Input {
-            app_id: format!("fixture:{rt}"),
-            rows,
-            quarantine: Vec::new(),
-            ..Input::default()
-        });
-    }
-    lake.append(&inputs).await.unwrap();
-    lake
-}
+use test_support::TempLake;
 
 #[tokio::test]
 async fn the_daily_run_writes_every_result_maintains_every_table_and_summarises() {
-    let dir = tempfile::tempdir().unwrap();
+    let fixture = TempLake::fixture().await;
+    let dir = &fixture.dir;
     let deps = RunQueriesDeps {
-        lake: fixture_lake(dir.path()).await,
+        lake: fixture.lake.clone(),
         retention: Duration::from_secs(7 * 24 * 3600),
     };
     let report = handle(&deps).await.unwrap();
@@ -75,9 +50,10 @@ async fn the_daily_run_writes_every_result_maintains_every_table_and_summarises(
 
 #[tokio::test]
 async fn a_failing_query_does_not_stop_the_others_and_the_run_fails_naming_it() {
-    let dir = tempfile::tempdir().unwrap();
+    let fixture = TempLake::fixture().await;
+    let dir = &fixture.dir;
     let deps = RunQueriesDeps {
-        lake: fixture_lake(dir.path()).await,
+        lake: fixture.lake.clone(),
         retention: Duration::from_secs(3600),
     };
     // q6's result location is blocked by a file: writing it fails.
@@ -130,9 +106,10 @@ async fn a_lake_that_cannot_be_opened_is_an_outage_not_a_partial_run() {
 
 #[tokio::test]
 async fn a_second_daily_run_vacuums_the_results_it_replaced() {
-    let dir = tempfile::tempdir().unwrap();
+    let fixture = TempLake::fixture().await;
+    let dir = &fixture.dir;
     let deps = RunQueriesDeps {
-        lake: fixture_lake(dir.path()).await,
+        lake: fixture.lake.clone(),
         retention: Duration::ZERO,
     };
     handle(&deps).await.unwrap();

@@ -1,29 +1,12 @@
 //! The SPEC §8 queries: exact results on the fixture lake, and the edge cases.
 
-mod common;
-
-use common::{expected, fixture_lake, Env};
 use lake::queries::{run_queries, QUERIES};
 use serde_json::{json, Value};
+use shared::RecordType;
+use test_support::{cleaned_input, expected, TempLake};
 
-/// A lake holding exactly these raw rows (as one object per table).
-async fn lake_with(pins: &[Value], geos: &[Value], users: &[Value]) -> Env {
-    let env = Env::new();
-    for (table, rows) in [("pin", pins), ("geo", geos), ("user", users)] {
-        if rows.is_empty() {
-            continue;
-        }
-        let body: Vec<String> = rows.iter().map(Value::to_string).collect();
-        env.put_raw(&format!("topics/t.{table}/x.json"), &body.join("\n"))
-            .await;
-    }
-    let report = env.clean_landed().await;
-    assert_eq!(report.counts.quarantined, 0);
-    env
-}
-
-async fn results(env: &Env) -> serde_json::Map<String, Value> {
-    let (run, results) = run_queries(env.lake(), &QUERIES, false).await.unwrap();
+async fn results(env: &TempLake) -> serde_json::Map<String, Value> {
+    let (run, results) = run_queries(&env.lake, &QUERIES, false).await.unwrap();
     assert_eq!(run.failed(), Vec::<&str>::new());
     results
         .iter()
@@ -38,9 +21,9 @@ async fn results(env: &Env) -> serde_json::Map<String, Value> {
 
 #[tokio::test]
 async fn every_query_returns_exactly_the_expected_rows_on_the_fixture_lake() {
-    let env = fixture_lake().await;
+    let env = TempLake::fixture().await;
     let expected = expected()["queries"].as_object().unwrap().clone();
-    let (run, results) = run_queries(env.lake(), &QUERIES, true).await.unwrap();
+    let (run, results) = run_queries(&env.lake, &QUERIES, true).await.unwrap();
     assert_eq!(run.failed(), Vec::<&str>::new(), "{run:#?}");
     assert_eq!(results.len(), 10);
     for result in &results {
@@ -48,7 +31,7 @@ async fn every_query_returns_exactly_the_expected_rows_on_the_fixture_lake() {
         assert_eq!(got, expected[result.name], "{}", result.name);
         // The result table holds the same rows.
         let stored = env
-            .lake()
+            .lake
             .read_rows(&format!("results/{}", result.name))
             .await
             .unwrap();
@@ -60,10 +43,10 @@ async fn every_query_returns_exactly_the_expected_rows_on_the_fixture_lake() {
         );
     }
     // A second run overwrites each result, keeping history.
-    let (again, _) = run_queries(env.lake(), &QUERIES, true).await.unwrap();
+    let (again, _) = run_queries(&env.lake, &QUERIES, true).await.unwrap();
     assert!(again.queries.iter().all(|q| q.result_version == Some(1)));
     assert_eq!(
-        env.lake()
+        env.lake
             .count_rows("results/q6_users_joined_per_year")
             .await
             .unwrap(),
@@ -83,7 +66,7 @@ fn user(ind: i64, name: &str, age: Option<i64>, joined_year: i32) -> Value {
 
 #[tokio::test]
 async fn ties_are_kept_and_null_countries_never_win() {
-    let env = lake_with(
+    let env = TempLake::with(
         &[
             pin(1, Some("art"), "A", "10k"),
             pin(2, Some("travel"), "B", "10k"),
@@ -135,7 +118,7 @@ async fn ties_are_kept_and_null_countries_never_win() {
 
 #[tokio::test]
 async fn a_tie_for_top_country_goes_to_the_first_country() {
-    let env = lake_with(
+    let env = TempLake::with(
         &[
             pin(1, Some("art"), "A", "5k"),
             pin(2, Some("art"), "B", "5k"),
@@ -152,7 +135,7 @@ async fn a_tie_for_top_country_goes_to_the_first_country() {
 
 #[tokio::test]
 async fn young_and_unknown_ages_are_left_out_and_even_counts_take_the_lower_middle() {
-    let env = lake_with(
+    let env = TempLake::with(
         &[
             pin(1, Some("art"), "A", "100"),
             pin(2, Some("art"), "B", "200"),
@@ -226,7 +209,7 @@ async fn young_and_unknown_ages_are_left_out_and_even_counts_take_the_lower_midd
 
 #[tokio::test]
 async fn medians_count_repeated_values_and_a_group_of_unknown_counts_has_a_null_median() {
-    let env = lake_with(
+    let env = TempLake::with(
         &[
             // 18-24: 10, 10, 10, 20 → the 2nd of 4: 10. 25-35: 5, 7, 7, 7, 9 → the 3rd: 7.
             pin(1, Some("art"), "A", "10"),
@@ -295,22 +278,29 @@ async fn medians_count_repeated_values_and_a_group_of_unknown_counts_has_a_null_
 
 #[tokio::test]
 async fn a_row_delivered_twice_counts_once() {
-    let env = lake_with(
+    let env = TempLake::with(
         &[pin(1, Some("art"), "A", "1k")],
         &[geo(1, "Peru", 2019)],
         &[],
     )
     .await;
     // The same rows again, as another object (a client resend, or the other path).
-    env.put_raw(
-        "topics/t.pin/again.json",
-        &pin(1, Some("art"), "A", "1k").to_string(),
-    )
-    .await;
-    env.put_raw("topics/t.geo/again.json", &geo(1, "Peru", 2019).to_string())
-        .await;
-    env.clean_landed().await;
-    assert_eq!(env.lake().count_rows("pin").await.unwrap(), 2);
+    let again = [
+        cleaned_input(
+            RecordType::Pin,
+            "again:pin",
+            "again.json",
+            &[&pin(1, Some("art"), "A", "1k").to_string()],
+        ),
+        cleaned_input(
+            RecordType::Geo,
+            "again:geo",
+            "again.json",
+            &[&geo(1, "Peru", 2019).to_string()],
+        ),
+    ];
+    env.lake.append(&again).await.unwrap();
+    assert_eq!(env.lake.count_rows("pin").await.unwrap(), 2);
     let r = results(&env).await;
     assert_eq!(
         r["q2_posts_per_category_per_year"],
@@ -320,18 +310,18 @@ async fn a_row_delivered_twice_counts_once() {
 
 #[tokio::test]
 async fn empty_tables_give_empty_results_not_errors() {
-    let env = Env::new();
-    let (run, results) = run_queries(env.lake(), &QUERIES, true).await.unwrap();
+    let env = TempLake::new();
+    let (run, results) = run_queries(&env.lake, &QUERIES, true).await.unwrap();
     assert_eq!(run.failed(), Vec::<&str>::new(), "{run:#?}");
     assert!(results.iter().all(|r| r.num_rows() == 0));
     let stored = env
-        .lake()
+        .lake
         .load("results/q5_median_followers_by_age_group")
         .await
         .unwrap();
     assert_eq!(stored.version(), Some(0));
     assert_eq!(
-        env.lake()
+        env.lake
             .count_rows("results/q5_median_followers_by_age_group")
             .await
             .unwrap(),

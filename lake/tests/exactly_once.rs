@@ -1,0 +1,94 @@
+//! Exactly-once appends: an input replayed, the same row twice in one commit, and writers racing
+//! on one table.
+
+use lake::{Input, LakeRow, LakeTable};
+use shared::RecordType;
+use test_support::{cleaned_input, expected_clean, fixture_lines, spec_rows, TempLake};
+
+fn fixture_input(rt: RecordType) -> Input {
+    let lines = fixture_lines(&rt.to_string());
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    cleaned_input(rt, "s3:users.json@etag-1", "users.json", &lines)
+}
+
+#[tokio::test]
+async fn the_same_input_appended_three_times_is_written_once() {
+    let lake = TempLake::new();
+    let first = lake
+        .lake
+        .append(&[fixture_input(RecordType::User)])
+        .await
+        .unwrap();
+    assert_eq!((first.rows_written(), first.already_committed()), (7, 0));
+    for _ in 0..2 {
+        let again = lake
+            .lake
+            .append(&[fixture_input(RecordType::User)])
+            .await
+            .unwrap();
+        assert_eq!((again.rows_written(), again.already_committed()), (0, 7));
+    }
+    assert_eq!(spec_rows(&lake.lake, "user").await, expected_clean("user"));
+    // One data commit after the table's creation, whatever the replays.
+    assert_eq!(lake.lake.load("user").await.unwrap().version(), Some(1));
+}
+
+#[tokio::test]
+async fn an_input_committed_in_part_adds_only_its_new_positions() {
+    let lake = TempLake::new();
+    let whole = fixture_input(RecordType::User);
+    let mut head = whole.clone();
+    head.rows.truncate(3);
+    lake.lake.append(&[head]).await.unwrap();
+    let rest = lake.lake.append(&[whole]).await.unwrap();
+    assert_eq!((rest.rows_written(), rest.already_committed()), (4, 3));
+    assert_eq!(spec_rows(&lake.lake, "user").await, expected_clean("user"));
+}
+
+#[tokio::test]
+async fn whole_row_duplicates_in_one_input_are_written_once() {
+    let lake = TempLake::new();
+    let line = fixture_lines("pin")[1].clone();
+    let input = cleaned_input(RecordType::Pin, "test:a", "a.json", &[&line, &line, &line]);
+    let report = lake.lake.append(&[input]).await.unwrap();
+    let pin = &report.tables[&LakeTable::Pin];
+    assert_eq!((pin.rows_written, pin.duplicates_skipped), (1, 2));
+    assert_eq!(lake.lake.count_rows("pin").await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn eight_concurrent_appends_to_one_table_all_land() {
+    let lake = TempLake::new();
+    // Create the table first so the race is on appends, not creation.
+    lake.lake.table(LakeTable::Pin).await.unwrap();
+    let mut tasks = Vec::new();
+    for writer in 0..8i64 {
+        let lake = lake.lake.clone();
+        tasks.push(tokio::spawn(async move {
+            let rows = (0..25)
+                .map(|i| LakeRow {
+                    position: lake::Position::from_int(i + 1),
+                    source: format!("writer-{writer}").into(),
+                    row: shared::clean_record(
+                        RecordType::Pin,
+                        format!("{{\"index\": {}}}", writer * 1000 + i).as_bytes(),
+                    )
+                    .unwrap()
+                    .row,
+                })
+                .collect();
+            let input = Input {
+                app_id: format!("test:writer-{writer}"),
+                rows,
+                ..Input::default()
+            };
+            lake.append(&[input]).await
+        }));
+    }
+    for task in tasks {
+        let report = task.await.unwrap().unwrap();
+        assert_eq!(report.rows_written(), 25);
+    }
+    assert_eq!(lake.lake.count_rows("pin").await.unwrap(), 200);
+    assert_eq!(lake.lake.load("pin").await.unwrap().version(), Some(8));
+}
