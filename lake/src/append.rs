@@ -41,9 +41,11 @@ const MAX_REPLANS: usize = 8;
 /// A cleaned row, where it came from, and its position within its input.
 #[derive(Debug, Clone)]
 pub struct LakeRow {
+    /// Its place in its input: line number, Kafka offset or Kinesis sequence number.
     pub position: Position,
     /// Shared by all the rows of one object on the batch path, so a row costs no copy of it.
     pub source: Arc<str>,
+    /// The cleaned record.
     pub row: CleanRow,
 }
 
@@ -68,6 +70,7 @@ pub struct Input {
     pub app_id: String,
     /// How the app id's progress is kept.
     pub bookkeeping: Bookkeeping,
+    /// The cleaned rows, in any order.
     pub rows: Vec<LakeRow>,
     /// Quarantined records with their positions.
     pub quarantine: Vec<(Position, QuarantineRow)>,
@@ -89,6 +92,7 @@ pub struct TableReport {
 /// What an append did, table by table.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AppendReport {
+    /// One report per table the append touched.
     pub tables: BTreeMap<LakeTable, TableReport>,
 }
 
@@ -123,11 +127,18 @@ impl AppendReport {
 /// (a replayed input counts as already committed).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CleanCounts {
+    /// Records read.
     pub records_in: usize,
+    /// Rows committed to the data tables.
     pub rows_written: usize,
+    /// Records committed to the quarantine table.
     pub quarantined: usize,
+    /// Rows equal to another row of the same commit, written once.
     pub duplicates_skipped: usize,
+    /// Records skipped because their input was already committed.
     pub already_committed: usize,
+    /// Data-quality warnings raised while cleaning: values it could not read (such as a
+    /// `follower_count` of `"lots"`) were set to null and their records kept.
     pub quality_warnings: usize,
 }
 
@@ -398,6 +409,7 @@ pub struct AppendError {
     pub committed: AppendReport,
     /// The table whose commit failed; the tables after it were not attempted.
     pub failed: LakeTable,
+    /// The error of the failed table's commit.
     #[source]
     pub source: LakeError,
 }

@@ -13,7 +13,9 @@ use std::sync::Arc;
 
 /// A cleaned row with its provenance, ready for a data table.
 pub struct SourcedRow<'a> {
+    /// The cleaned record.
     pub row: &'a CleanRow,
+    /// Where it came from (`_source`).
     pub source: &'a str,
 }
 

@@ -9,6 +9,8 @@
 //!
 //! This crate holds the heavy dependencies (delta-rs); the ingest API never links it.
 
+#![warn(missing_docs)]
+
 pub mod append;
 pub mod batch;
 pub mod committed;

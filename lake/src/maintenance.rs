@@ -24,32 +24,49 @@ pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 /// What maintenance did to one table.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct MaintenanceReport {
+    /// The table, relative to the lake root.
     pub table: String,
+    /// Rows before de-duplication.
     pub rows_before: usize,
+    /// Rows after it.
     pub rows_after: usize,
+    /// Whole-row duplicates dropped (the first arrival of each row is kept).
     pub duplicates_removed: usize,
+    /// Data files before compaction.
     pub files_before: usize,
+    /// Data files after it.
     pub files_after: usize,
+    /// The table's version after maintenance; `None` when the table does not exist.
     pub version: Option<u64>,
+    /// The version the checkpoint was written at, if one was.
     pub checkpoint_version: Option<u64>,
+    /// Files the vacuum deleted (only files older than the retention).
     pub files_vacuumed: usize,
 }
 
 /// Why maintenance of a table failed.
 #[derive(Debug, thiserror::Error)]
 pub enum MaintenanceError {
+    /// The table could not be opened.
     #[error(transparent)]
     Lake(#[from] LakeError),
+    /// A Delta operation failed.
     #[error("maintaining `{table}` ({step}): {source}")]
     Delta {
+        /// The table, relative to the lake root.
         table: String,
+        /// The step that failed: compacting, checkpointing or vacuuming.
         step: &'static str,
+        /// What delta-rs said.
         #[source]
         source: Box<DeltaTableError>,
     },
+    /// The query finding duplicates failed.
     #[error("maintaining `{table}` (finding duplicates): {source}")]
     DataFusion {
+        /// The table, relative to the lake root.
         table: String,
+        /// What DataFusion said.
         #[source]
         source: Box<deltalake::datafusion::error::DataFusionError>,
     },

@@ -62,17 +62,24 @@ pub fn query(name: &str) -> Option<Query> {
 /// Why a query could not run or its result could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
+    /// The lake could not be opened.
     #[error(transparent)]
     Lake(#[from] LakeError),
+    /// The query failed to plan or run.
     #[error("query `{name}`: {source}")]
     DataFusion {
+        /// The query's name (its SQL file's stem).
         name: String,
+        /// What DataFusion said.
         #[source]
         source: Box<deltalake::datafusion::error::DataFusionError>,
     },
+    /// The result table could not be written.
     #[error("writing results/{name}: {source}")]
     Write {
+        /// The query's name; its result table is `results/<name>`.
         name: String,
+        /// What delta-rs said.
         #[source]
         source: Box<deltalake::DeltaTableError>,
     },
@@ -90,13 +97,18 @@ fn df_err(
 /// A query's rows and the schema they have (also when there are none).
 #[derive(Debug, Clone)]
 pub struct QueryResult {
+    /// The query's name (its SQL file's stem).
     pub name: &'static str,
+    /// The result's columns.
     pub schema: SchemaRef,
+    /// The result's rows.
     pub batches: Vec<RecordBatch>,
+    /// How long the query took, in milliseconds.
     pub elapsed_ms: u128,
 }
 
 impl QueryResult {
+    /// How many rows the result has.
     pub fn num_rows(&self) -> usize {
         self.batches.iter().map(RecordBatch::num_rows).sum()
     }
@@ -197,18 +209,26 @@ impl Lake {
 /// How one query went in a run.
 #[derive(Debug, Clone, Serialize)]
 pub struct QueryOutcome {
+    /// The query's name.
     pub name: &'static str,
+    /// Rows in its result; `None` when it failed.
     pub rows: Option<usize>,
+    /// How long it took, in milliseconds.
     pub elapsed_ms: u128,
+    /// The version of `results/<name>` it wrote, when it wrote one.
     pub result_version: Option<u64>,
+    /// Why it failed, if it did.
     pub error: Option<String>,
 }
 
 /// A whole run: every query's outcome, in order.
 #[derive(Debug, Clone, Serialize)]
 pub struct QueryRun {
+    /// When the run started.
     pub started_at: DateTime<Utc>,
+    /// How long the whole run took, in milliseconds.
     pub elapsed_ms: u128,
+    /// Every query's outcome, in the order of `QUERIES`.
     pub queries: Vec<QueryOutcome>,
 }
 

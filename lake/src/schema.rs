@@ -11,9 +11,13 @@ use std::sync::{Arc, LazyLock};
 /// Every table the cleaners write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum LakeTable {
+    /// `pin`: posts.
     Pin,
+    /// `geo`: where and when each post was made.
     Geo,
+    /// `user`: who made it.
     User,
+    /// `quarantine`: records that could not be cleaned, with their exact bytes and why.
     Quarantine,
 }
 

@@ -25,24 +25,38 @@ pub const TRANSACTION_RETENTION: &str = "interval 7 days";
 pub enum LakeError {
     /// The lake root is not a directory path, `file://` or `s3://` URL.
     #[error("lake root `{root}` is not usable: {reason}")]
-    BadRoot { root: String, reason: String },
+    BadRoot {
+        /// The root as given.
+        root: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A Delta operation failed (storage unreachable, commit conflict that did not resolve, …).
     #[error("Delta table `{table}`: {source}")]
     Delta {
+        /// The table, relative to the lake root.
         table: String,
+        /// What delta-rs said.
         #[source]
         source: Box<DeltaTableError>,
     },
     /// Building Arrow data failed.
     #[error("building Arrow data for `{table}`: {source}")]
     Arrow {
+        /// The table the data was for.
         table: String,
+        /// What Arrow said.
         #[source]
         source: deltalake::arrow::error::ArrowError,
     },
     /// Reading a Parquet file of a table failed.
     #[error("reading a data file of `{table}`: {reason}")]
-    Read { table: String, reason: String },
+    Read {
+        /// The table, relative to the lake root.
+        table: String,
+        /// What the Parquet reader said.
+        reason: String,
+    },
 }
 
 impl LakeError {

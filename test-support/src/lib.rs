@@ -4,6 +4,8 @@
 //!
 //! Only ever a dev-dependency. Panics are its way of failing a test, so it unwraps freely.
 
+#![warn(missing_docs)]
+
 use lake::{Input, Lake, LakeRow, Position};
 use serde_json::{Map, Value};
 use shared::RecordType;

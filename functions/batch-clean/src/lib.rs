@@ -11,6 +11,8 @@
 //! million such files keeps a handful of `txn` entries rather than a million. Records that cannot be
 //! cleaned go to the quarantine table; only infrastructure errors fail the invocation.
 
+#![warn(missing_docs)]
+
 pub mod objects;
 
 use aws_lambda_events::event::s3::S3Event;
@@ -26,36 +28,51 @@ use shared::route::{record_type_of_key, sink_file_of_key};
 /// What batch-clean needs: where raw objects are read from and the lake it writes.
 #[derive(Debug, Clone)]
 pub struct BatchCleanDeps {
+    /// Where raw objects are read from.
     pub raw: RawStores,
+    /// The lake the cleaned rows and quarantined records go to.
     pub lake: Lake,
 }
 
 /// Infrastructure errors: the invocation fails and is retried (the retry adds no duplicates).
 #[derive(Debug, thiserror::Error)]
 pub enum BatchCleanError {
+    /// A raw object could not be read (storage unreachable, access denied).
     #[error("reading s3://{bucket}/{key}: {source}")]
     Read {
+        /// The object's bucket.
         bucket: String,
+        /// Its key.
         key: String,
+        /// What object_store said.
         #[source]
         source: object_store::Error,
     },
+    /// The bucket the event names does not exist: a retry will not help until it does.
     #[error("raw bucket `{bucket}` does not exist: check the bucket the notifications come from and batch-clean's access to it ({source})")]
     MissingBucket {
+        /// The bucket.
         bucket: String,
+        /// What object_store said.
         #[source]
         source: object_store::Error,
     },
+    /// No store could be opened for the bucket (bad configuration or credentials).
     #[error("opening the raw store for bucket `{bucket}`: {source}")]
     RawStore {
+        /// The bucket.
         bucket: String,
+        /// What object_store said.
         #[source]
         source: object_store::Error,
     },
+    /// The lake could not be opened.
     #[error(transparent)]
     Lake(#[from] LakeError),
+    /// A commit failed; the tables committed before it are in the error, and a retry skips them.
     #[error(transparent)]
     Append(#[from] Box<AppendError>),
+    /// The event is neither S3 nor SQS: a poison event, which no retry cleans.
     #[error("event is neither an S3 nor an SQS event: {0}")]
     UnknownEvent(String),
     /// Cleaning was cut short (the runtime shut down); nothing was committed, a retry redoes it.
@@ -95,8 +112,12 @@ impl From<BatchCleanError> for lambda_runtime::Diagnostic {
 /// What one invocation did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct BatchReport {
+    /// Raw objects read and cleaned.
     pub objects: usize,
+    /// Objects the event named that were gone, or overwritten since the event (the newer version's
+    /// event covers it): skipped.
     pub missing_objects: usize,
+    /// What happened to their records.
     #[serde(flatten)]
     pub counts: CleanCounts,
 }

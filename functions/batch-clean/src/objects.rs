@@ -19,6 +19,7 @@ const FETCH_CONCURRENCY: usize = 8;
 /// A raw object named by an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectRef {
+    /// The bucket.
     pub bucket: String,
     /// The key, URL-decoded.
     pub key: String,

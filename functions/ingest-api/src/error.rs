@@ -10,6 +10,7 @@ pub const RETRY_AFTER_SECS: u32 = 5;
 /// An error answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
+    /// The HTTP status answered.
     pub status: StatusCode,
     /// Stable machine-readable code, e.g. `invalid_records`.
     pub code: &'static str,
@@ -20,6 +21,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// An error answer with no per-record details.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status,
@@ -29,11 +31,13 @@ impl ApiError {
         }
     }
 
+    /// Adds per-record (or per-field) problems.
     pub fn with_details(mut self, details: Vec<Value>) -> Self {
         self.details = details;
         self
     }
 
+    /// `404 not_found` for a path no route serves, listing the routes there are.
     pub fn not_found(path: &str) -> Self {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -42,6 +46,7 @@ impl ApiError {
         )
     }
 
+    /// `405 method_not_allowed`, naming the method the route takes.
     pub fn method_not_allowed(method: &http::Method, allowed: &str) -> Self {
         ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,

@@ -84,8 +84,11 @@ pub enum LandingError {
     /// records were taken before it gave up (they will land; a retry sends them again).
     #[error("{what} is unavailable: {reason}")]
     Unavailable {
+        /// The landing that refused (a delivery stream, the spool).
         what: String,
+        /// What it said.
         reason: String,
+        /// Records it took before it gave up.
         accepted: usize,
     },
     /// The landing is not set up for this topic or this deployment; a retry will not help.
@@ -94,8 +97,11 @@ pub enum LandingError {
     /// A record is larger than the landing takes.
     #[error("record {index} is {size} bytes; the landing takes at most {limit}")]
     RecordTooLarge {
+        /// The record's position in the request (from 0).
         index: usize,
+        /// Its size in bytes.
         size: usize,
+        /// The largest the landing takes.
         limit: usize,
     },
 }

@@ -6,6 +6,8 @@
 //! same code answers behind API Gateway (see `main.rs`), inside the local runner, and in tests.
 //! It never panics on input: every bad request gets a 4xx JSON error ([`error::ApiError`]).
 
+#![warn(missing_docs)]
+
 pub mod error;
 pub mod firehose;
 pub mod landing;

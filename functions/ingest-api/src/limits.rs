@@ -11,6 +11,7 @@ pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
 /// Most records accepted in one request: Kinesis PutRecords' limit.
 pub const MAX_RECORDS: usize = 500;
 
+/// `413 body_too_large` for a body over [`MAX_BODY_BYTES`].
 pub fn check_body_size(len: usize) -> Result<(), ApiError> {
     if len > MAX_BODY_BYTES {
         return Err(ApiError::new(
@@ -22,6 +23,7 @@ pub fn check_body_size(len: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// `422 no_records` for an empty request, `413 too_many_records` for more than [`MAX_RECORDS`].
 pub fn check_record_count(n: usize) -> Result<(), ApiError> {
     if n == 0 {
         return Err(ApiError::new(

@@ -13,23 +13,31 @@ use std::sync::Mutex;
 /// Where a record landed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PutResult {
+    /// The record's sequence number in its shard.
     pub sequence_number: String,
+    /// The shard it went to.
     pub shard_id: String,
 }
 
 /// A record of a PutRecords call that the stream refused (e.g. throttled); others may land.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordFailure {
+    /// Kinesis' code, e.g. `ProvisionedThroughputExceededException`.
     pub error_code: String,
+    /// Kinesis' message.
     pub error_message: String,
 }
 
 /// A stream's description, as `GET /streams/{stream}` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamSummary {
+    /// The stream's name.
     pub name: String,
+    /// Its ARN.
     pub arn: String,
+    /// `ACTIVE`, `CREATING`, …
     pub status: String,
+    /// Its shard ids.
     pub shards: Vec<String>,
 }
 
@@ -76,6 +84,7 @@ pub struct KinesisSink {
 }
 
 impl KinesisSink {
+    /// A sink writing through this client (its endpoint and credentials decide where).
     pub fn new(client: aws_sdk_kinesis::Client) -> Self {
         KinesisSink { client }
     }
@@ -203,8 +212,11 @@ impl StreamSink for KinesisSink {
 /// One record held by a [`MemoryStream`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemoryRecord {
+    /// Its sequence number: 56 decimal digits, increasing across runs.
     pub sequence_number: String,
+    /// The partition key it was put with.
     pub partition_key: String,
+    /// The record's bytes, as put.
     pub data: Bytes,
 }
 
@@ -235,6 +247,7 @@ impl Default for MemoryStream {
 }
 
 impl MemoryStream {
+    /// An empty in-process stream set; sequence numbers start from now.
     pub fn new() -> Self {
         MemoryStream {
             epoch_micros: chrono::Utc::now().timestamp_micros(),

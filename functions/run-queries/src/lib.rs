@@ -6,6 +6,8 @@
 //! One failing query or table does not stop the others; the run as a whole fails, naming them,
 //! so the schedule's retry fires.
 
+#![warn(missing_docs)]
+
 use chrono::Utc;
 use lake::maintenance::{MaintenanceError, MaintenanceReport};
 use lake::queries::{run_queries, QueryError, QueryResult, QueryRun, QUERIES};
@@ -17,6 +19,7 @@ use std::time::Duration;
 /// What the daily run needs.
 #[derive(Debug, Clone)]
 pub struct RunQueriesDeps {
+    /// The lake the queries read and the results go to.
     pub lake: Lake,
     /// Vacuum retention: unreferenced files older than this are deleted.
     pub retention: Duration,
@@ -25,8 +28,11 @@ pub struct RunQueriesDeps {
 /// How maintenance of one table went.
 #[derive(Debug, Clone, Serialize)]
 pub struct TableMaintenance {
+    /// The table.
     pub table: &'static str,
+    /// What maintenance did, when it succeeded.
     pub report: Option<MaintenanceReport>,
+    /// Why it failed, if it did.
     pub error: Option<String>,
 }
 
@@ -53,7 +59,9 @@ impl TableMaintenance {
 /// The whole daily run, as written to `_runs/<start time>.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct DailyReport {
+    /// Every query's outcome.
     pub queries: QueryRun,
+    /// Every table's maintenance.
     pub maintenance: Vec<TableMaintenance>,
     /// Where the summary was written, relative to the lake root.
     pub summary: String,
@@ -99,8 +107,11 @@ pub enum RunQueriesError {
     /// Some queries or tables failed; the others completed and the summary says which.
     #[error("daily run incomplete, failed: {}; see {summary} in the lake", failed.join(", "))]
     Incomplete {
+        /// The queries and tables that failed.
         failed: Vec<String>,
+        /// Where the summary was written, relative to the lake root.
         summary: String,
+        /// The whole run.
         report: Box<DailyReport>,
     },
     /// The lake could not be opened at all.

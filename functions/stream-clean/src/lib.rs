@@ -10,6 +10,8 @@
 //! returned only when the lake could not be written, from each shard's first record that did
 //! not land.
 
+#![warn(missing_docs)]
+
 use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use base64::Engine as _;
@@ -22,6 +24,7 @@ use shared::{Cleaned, RecordError, RecordType};
 /// What stream-clean needs: the lake it writes.
 #[derive(Debug, Clone)]
 pub struct StreamCleanDeps {
+    /// The lake the cleaned rows and quarantined records go to.
     pub lake: Lake,
 }
 
@@ -29,6 +32,7 @@ pub struct StreamCleanDeps {
 /// written.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct StreamReport {
+    /// What happened to the records.
     #[serde(flatten)]
     pub counts: CleanCounts,
     /// Records handed back to Lambda for retry (lake failures only).
@@ -54,7 +58,9 @@ impl StreamReport {
 /// The Lambda response (partial-batch failures) and what the invocation did.
 #[derive(Debug, Clone, Default)]
 pub struct StreamOutcome {
+    /// The records Lambda must retry (`batchItemFailures`).
     pub response: KinesisEventResponse,
+    /// What the invocation did.
     pub report: StreamReport,
 }
 

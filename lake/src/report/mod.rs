@@ -29,10 +29,13 @@ const DAY_TABLES: [&str; 4] = ["pin", "geo", "user", "quarantine"];
 /// Why the report could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
+    /// A query could not run.
     #[error(transparent)]
     Query(#[from] QueryError),
+    /// The lake could not be read.
     #[error(transparent)]
     Lake(#[from] LakeError),
+    /// A chart could not be drawn.
     #[error(transparent)]
     Chart(#[from] ChartError),
 }
@@ -40,18 +43,26 @@ pub enum ReportError {
 /// One query's result as the page shows it.
 #[derive(Debug, Clone)]
 pub struct ResultTable {
+    /// The query's name (its SQL file's stem).
     pub name: &'static str,
+    /// Its heading on the page.
     pub title: String,
+    /// Its SQL, shown under the chart.
     pub sql: &'static str,
+    /// The result's column names.
     pub columns: Vec<String>,
+    /// The result's rows, as the page prints them.
     pub rows: Vec<Vec<Cell>>,
 }
 
 /// One value of a result row.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cell {
+    /// SQL `NULL`.
     Null,
+    /// Any integer or floating-point value.
     Number(f64),
+    /// Anything else, as text.
     Text(String),
 }
 
@@ -185,16 +196,22 @@ impl DayRows {
 /// A table's size.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TableRows {
+    /// The table, relative to the lake root.
     pub table: &'static str,
+    /// Its row count.
     pub rows: u64,
 }
 
 /// Quarantined records of one error code.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QuarantineCode {
+    /// The error's code (`RecordError::code_of_message`).
     pub code: &'static str,
+    /// Records quarantined with it.
     pub count: u64,
+    /// Where one of them came from.
     pub sample_source: String,
+    /// That record's error message.
     pub sample_error: String,
     /// The sample record, cut to a few hundred characters.
     pub sample_raw: String,
@@ -203,52 +220,73 @@ pub struct QuarantineCode {
 /// Lag percentiles, in seconds, over rows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Lag {
+    /// Rows the percentiles are over.
     pub rows: u64,
+    /// Raw objects those rows came from.
     pub objects: u64,
+    /// Median lag.
     pub p50: f64,
+    /// 90th percentile.
     pub p90: f64,
+    /// 99th percentile.
     pub p99: f64,
+    /// The longest lag.
     pub max: f64,
 }
 
 /// One query of the last daily run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunQuery {
+    /// The query's name.
     pub name: String,
+    /// How long it took, in milliseconds.
     pub elapsed_ms: u64,
 }
 
 /// One table's maintenance in the last daily run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunMaintenance {
+    /// The table.
     pub table: String,
     /// rows before, rows after, duplicates removed, files before, files after, files vacuumed.
     pub numbers: [u64; 6],
+    /// Why its maintenance failed, if it did.
     pub error: Option<String>,
 }
 
 /// The last daily run, from its summary under `_runs/`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LastRun {
+    /// The summary's file name under `_runs/`.
     pub file: String,
+    /// When the run started (RFC 3339).
     pub started_at: String,
+    /// How long it took, in milliseconds.
     pub elapsed_ms: u64,
+    /// Each query's time.
     pub queries: Vec<RunQuery>,
+    /// Each table's maintenance.
     pub maintenance: Vec<RunMaintenance>,
+    /// The queries and tables that failed.
     pub failures: Vec<String>,
 }
 
 /// The pipeline's health, as the report shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Health {
+    /// Each table's row count.
     pub tables: Vec<TableRows>,
+    /// Rows landed per day and table.
     pub per_day: Vec<DayRows>,
+    /// Quarantined records by error code.
     pub quarantine: Vec<QuarantineCode>,
+    /// Landing-to-lake lag on the batch path; `None` when no row has a landing time.
     pub lag: Option<Lag>,
     /// Daily runs found under `_runs/`.
     pub runs: usize,
     /// Duplicates removed by maintenance over all those runs.
     pub duplicates_removed: u64,
+    /// The last daily run, if there has been one.
     pub last_run: Option<LastRun>,
 }
 
