@@ -13,6 +13,7 @@ use lake::Lake;
 use object_store::ObjectStoreExt;
 use std::time::Instant;
 
+/// Options of `pinpipe bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Records to generate (a third each of pin, geo and user).
@@ -56,10 +57,14 @@ pub struct BenchArgs {
     pub only: Option<Which>,
 }
 
+/// The benchmarks `--only` picks from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Which {
+    /// batch-clean over generated raw objects, against decoding the same bytes.
     Batch,
+    /// stream-clean over one Kinesis event, against decoding the same records.
     Stream,
+    /// The daily queries over a lake of posts, against DuckDB on the same Parquet.
     Queries,
     /// The batch path end to end at scale, in tenths (see `bench_scale`).
     Scale,
@@ -69,6 +74,7 @@ pub enum Which {
     Peers,
 }
 
+/// Runs the benchmarks asked for and prints their figures.
 pub async fn bench(args: BenchArgs) -> Result<(), CliError> {
     println!(
         "build profile: {}",

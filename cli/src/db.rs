@@ -17,33 +17,52 @@ pub fn table_of(record_type: RecordType) -> &'static str {
     }
 }
 
+/// Why posts could not be read from the source database.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
+    /// The database could not be reached.
     #[error("database {url}: {source}")]
-    Connect { url: String, source: sqlx::Error },
-    #[error("reading {table} row {row}: {source}")]
-    Read {
-        table: &'static str,
-        row: u64,
+    Connect {
+        /// The URL, without its password.
+        url: String,
+        /// What the driver said.
         source: sqlx::Error,
     },
+    /// A row could not be read.
+    #[error("reading {table} row {row}: {source}")]
+    Read {
+        /// The table.
+        table: &'static str,
+        /// The row's number, from 1.
+        row: u64,
+        /// What the driver said.
+        source: sqlx::Error,
+    },
+    /// A column has a type the runner cannot turn into JSON.
     #[error("{table}.{column}: unsupported column type {type_name}; cast it to text, integer or float in a view")]
     Type {
+        /// The table.
         table: &'static str,
+        /// The column.
         column: String,
+        /// Its SQL type.
         type_name: String,
     },
+    /// The URL is neither `postgres://` nor `mysql://`.
     #[error("`{0}` is not a postgres:// or mysql:// URL")]
     Scheme(String),
 }
 
 /// A connection to the source database.
 pub enum Database {
+    /// A PostgreSQL pool.
     Postgres(sqlx::PgPool),
+    /// A MySQL or MariaDB pool.
     MySql(sqlx::MySqlPool),
 }
 
 impl Database {
+    /// Connects to the database `url` names; errors show the URL without its password.
     pub async fn connect(url: &str) -> Result<Database, DbError> {
         let err = |source| DbError::Connect {
             url: redact(url),

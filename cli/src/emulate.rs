@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Options of `pinpipe emulate`.
 #[derive(Debug, Clone, Args)]
 pub struct EmulateArgs {
     /// Base URL of the ingest API, with any stage prefix (e.g. https://abc.execute-api…/production).
@@ -50,18 +51,23 @@ pub struct EmulateArgs {
 /// What an emulation sent and how the API answered.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EmulateReport {
+    /// Posts sent.
     pub posts: u64,
+    /// Records sent (three per post and path).
     pub records: u64,
+    /// Requests made.
     pub requests: u64,
     /// Answers by HTTP status; `0` counts requests that got no answer (connection errors).
     pub by_status: BTreeMap<u16, u64>,
 }
 
 impl EmulateReport {
+    /// Requests answered `200`.
     pub fn accepted(&self) -> u64 {
         self.by_status.get(&200).copied().unwrap_or(0)
     }
 
+    /// Requests not answered `200` (including those with no answer).
     pub fn rejected(&self) -> u64 {
         self.requests - self.accepted()
     }
@@ -110,6 +116,7 @@ impl Source {
     }
 }
 
+/// Posts emulated users' posts to the API and prints how it answered.
 pub async fn emulate(args: EmulateArgs) -> Result<(), CliError> {
     println!(
         "pinpipe emulate: posting to {} ({} path)…",

@@ -166,8 +166,11 @@ const TAGS: [&str; 20] = [
 /// One post: the pin, geo and user records the emulator sends together.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Post {
+    /// The `pin` record.
     pub pin: Value,
+    /// The `geo` record.
     pub geo: Value,
+    /// The `user` record.
     pub user: Value,
 }
 

@@ -14,16 +14,21 @@ pub const LOCAL_RAW_BUCKET: &str = "local-raw";
 /// The ingest paths a post can take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum IngestPath {
+    /// The batch route (`POST /topics/…`), landed and cleaned by batch-clean.
     Batch,
+    /// The stream route (`PUT /streams/…/record`), cleaned by stream-clean.
     Stream,
+    /// Both routes, as the original clients did.
     Both,
 }
 
 impl IngestPath {
+    /// Whether posts take the batch route.
     pub fn batch(self) -> bool {
         matches!(self, IngestPath::Batch | IngestPath::Both)
     }
 
+    /// Whether posts take the stream route.
     pub fn stream(self) -> bool {
         matches!(self, IngestPath::Stream | IngestPath::Both)
     }

@@ -24,15 +24,22 @@ pub fn generated(n: usize, seed: u64) -> Vec<Post> {
 /// Why the rows of a directory could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum PostsError {
+    /// A file could not be read.
     #[error("reading {path}: {source}")]
     Io {
+        /// The file.
         path: String,
+        /// What the system said.
         source: std::io::Error,
     },
+    /// A line is not JSON.
     #[error("{path} line {line}: not a JSON value ({source}); fix or remove the line")]
     Json {
+        /// The file.
         path: String,
+        /// The line's number, from 1.
         line: usize,
+        /// What the parser said.
         source: serde_json::Error,
     },
 }

@@ -18,6 +18,7 @@ pub const PROCESS_BATCH_OBJECTS: usize = 10_000;
 /// Bytes per invocation of a backfill, in MiB, so large objects do not all load at once.
 pub const PROCESS_BATCH_MIB: u64 = 256;
 
+/// Options of `pinpipe process`.
 #[derive(Debug, Clone, Args)]
 pub struct ProcessArgs {
     /// What to clean: a directory holding topics/…, or s3://bucket[/prefix] (default prefix topics/).
@@ -125,6 +126,7 @@ pub async fn process_raw(
     clean_in_batches(&deps, &objects, batch_size, batch_mib).await
 }
 
+/// Cleans everything landed under the source into the lake, with progress, exactly once.
 pub async fn process(args: ProcessArgs) -> Result<(), CliError> {
     println!("pinpipe process: {} → lake {}", args.raw, args.lake);
     let r = process_raw(&args.raw, &args.lake, args.batch_size, args.batch_mib).await?;

@@ -9,13 +9,18 @@ use lake::{Lake, LakeTable};
 use serde_json::Value;
 use std::time::Duration;
 
+/// How `pinpipe query` prints results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
+    /// Aligned columns, for reading.
     Table,
+    /// One JSON object: each query's name and its rows.
     Json,
+    /// CSV with a header row per query.
     Csv,
 }
 
+/// Options of `pinpipe query`.
 #[derive(Debug, Args)]
 pub struct QueryArgs {
     /// Queries to run (default: all), e.g. q1_popular_category_by_country.
@@ -34,6 +39,7 @@ pub struct QueryArgs {
     pub write: bool,
 }
 
+/// Options of `pinpipe maintain`.
 #[derive(Debug, Args)]
 pub struct MaintainArgs {
     /// Lake root: a directory, file:// or s3:// URL.
@@ -69,6 +75,7 @@ pub fn select(names: &[String]) -> Result<Vec<Query>, CliError> {
         .collect()
 }
 
+/// Runs the queries asked for and prints their results (or their SQL).
 pub async fn query(args: QueryArgs) -> Result<(), CliError> {
     if let Some(name) = &args.sql {
         let q = select(std::slice::from_ref(name))?[0];
@@ -98,6 +105,7 @@ pub async fn query(args: QueryArgs) -> Result<(), CliError> {
     }
 }
 
+/// Maintains every table of the lake and prints what was done.
 pub async fn maintain(args: MaintainArgs) -> Result<(), CliError> {
     if args.retention_hours < 1 && !args.force {
         return Err(CliError::Usage(format!(

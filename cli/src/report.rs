@@ -8,6 +8,7 @@ use lake::report::REPORT_PATH;
 use lake::Lake;
 use std::path::PathBuf;
 
+/// Options of `pinpipe report`.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// Lake root: a directory, file:// or s3:// URL.

@@ -10,6 +10,7 @@ use clap::Args;
 use lake::{Lake, LakeTable};
 use std::path::PathBuf;
 
+/// Options of `pinpipe run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// How many posts (pin + geo + user each) to generate.
@@ -37,10 +38,12 @@ pub struct RunArgs {
     /// its two emulators side by side).
     #[arg(long, value_enum, default_value_t = IngestPath::Batch)]
     pub path: IngestPath,
+    /// Where the batch route lands records.
     #[command(flatten)]
     pub landing: crate::spool::LandingArgs,
 }
 
+/// Runs the whole pipeline locally and prints the query results and the report's path.
 pub async fn run(args: RunArgs) -> Result<(), CliError> {
     let path_name = match args.path {
         IngestPath::Batch => "batch",

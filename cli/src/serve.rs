@@ -38,6 +38,7 @@ pub enum StreamKind {
     Kinesis,
 }
 
+/// Options of `pinpipe serve`.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Address to listen on (keep it on loopback unless you mean to expose it).
@@ -65,6 +66,7 @@ pub struct ServeArgs {
     /// and how long Ctrl-C waits for requests in flight before closing them, in milliseconds.
     #[arg(long, default_value_t = 30_000)]
     pub request_timeout_ms: u64,
+    /// Where the batch route lands records.
     #[command(flatten)]
     pub landing: LandingArgs,
 }
@@ -72,13 +74,17 @@ pub struct ServeArgs {
 /// What the background cleaners did while the server ran.
 #[derive(Debug, Clone, Default)]
 pub struct CleanTotals {
+    /// What batch-clean did.
     pub batch: BatchReport,
+    /// What stream-clean did.
     pub stream: StreamReport,
 }
 
 /// A running server: its address, and how to stop it.
 pub struct RunningServer {
+    /// The address it listens on.
     pub addr: SocketAddr,
+    /// Where each route's records go, for the start-up line.
     pub description: String,
     stop_server: watch::Sender<bool>,
     stop_worker: watch::Sender<bool>,

@@ -90,8 +90,11 @@ impl LandingArgs {
 /// When a segment is rotated into an object: whichever limit it reaches first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlushLimits {
+    /// Records in a segment.
     pub records: usize,
+    /// Bytes in a segment.
     pub bytes: u64,
+    /// Age of a segment's first record.
     pub interval: Duration,
 }
 
@@ -121,15 +124,21 @@ impl FlushLimits {
 /// Why the spool could not take or land records.
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
+    /// The spool directory could not be written or read.
     #[error("spool {path}: {source}")]
     Io {
+        /// The file or directory.
         path: PathBuf,
+        /// What the system said.
         #[source]
         source: std::io::Error,
     },
+    /// A segment could not be landed as a raw object.
     #[error("landing {key}: {source}")]
     Land {
+        /// The object's key.
         key: String,
+        /// What object_store said.
         #[source]
         source: object_store::Error,
     },
@@ -184,7 +193,9 @@ impl GroupSync {
 /// What a flush landed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Flushed {
+    /// Raw objects written.
     pub objects: usize,
+    /// Records in them.
     pub records: usize,
 }
 
