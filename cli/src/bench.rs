@@ -312,6 +312,42 @@ async fn bench_stream(args: &BenchArgs) -> Result<(), CliError> {
         "ratio: stream-clean takes {:.1}× the time of decoding alone",
         measured / baseline
     );
+    stream_lambda_binary(&event, records.len(), baseline).await
+}
+
+/// The same event through stream-clean's own Lambda binary, in a process of its own: the
+/// memory Lambda would report for it.
+async fn stream_lambda_binary(
+    event: &impl serde::Serialize,
+    records: usize,
+    baseline: f64,
+) -> Result<(), CliError> {
+    let Some(binary) = crate::bench_lambda::binary_beside_pinpipe("stream-clean") else {
+        println!(
+            "stream-clean Lambda binary: not measured, it is not built next to this pinpipe; build it on its own (so it links no DataFusion, as deployed) with `cargo build --profile bench-local -p stream-clean`"
+        );
+        return Ok(());
+    };
+    let dir = tempfile::tempdir().map_err(|e| CliError::Bench(format!("temp dir: {e}")))?;
+    let lake = dir.path().join("lake");
+    let lake_uri = lake.to_str().unwrap_or("lake");
+    let event = serde_json::to_vec(event).map_err(|e| CliError::Bench(e.to_string()))?;
+    let figures =
+        crate::bench_lambda::invoke_once(&binary, &[("LAKE_URI", lake_uri)], event).await?;
+    let written = Lake::open(lake_uri)?.count_rows("pin").await?;
+    if written != records || figures.response.contains("\"itemIdentifier\"") {
+        return Err(CliError::Bench(format!(
+            "the Lambda binary wrote {written} of {records} records; it answered {}",
+            figures.response
+        )));
+    }
+    println!(
+        "stream-clean Lambda binary, one invocation: {:.3} s ({:.1}× decoding alone, with the event's JSON and base64)  peak RSS {:.0} MB ({:.0} MB after start-up)",
+        figures.seconds,
+        figures.seconds / baseline,
+        figures.peak_mib,
+        figures.started_mib
+    );
     Ok(())
 }
 

@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod bench;
+pub mod bench_lambda;
 pub mod bench_peers;
 pub mod bench_scale;
 pub mod db;

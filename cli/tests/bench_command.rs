@@ -27,3 +27,25 @@ fn bench_peers_cleans_the_same_pins_in_pinpipe_duckdb_and_polars() {
     }
     assert!(!stdout.contains("not run"), "{stdout}");
 }
+
+/// The stream benchmark also runs stream-clean's own Lambda binary through a local Runtime API
+/// and reads its memory: the binary answers the invocation and writes every record.
+#[test]
+fn bench_stream_invokes_the_stream_clean_lambda_binary_once() {
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_pinpipe")).with_file_name("stream-clean");
+    assert!(
+        binary.is_file(),
+        "{} is missing: run the workspace's tests (`cargo test --workspace`), which build it",
+        binary.display()
+    );
+    let stdout = succeeded(
+        &pinpipe()
+            .args(["bench", "--only", "stream", "--stream-records", "500"])
+            .output_within_limit(),
+    );
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("stream-clean Lambda binary, one invocation: "))
+        .unwrap_or_else(|| panic!("no Lambda binary figures in:\n{stdout}"));
+    assert!(line.contains(" MB after start-up)"), "{line}");
+}
