@@ -27,6 +27,9 @@ use deltalake::kernel::transaction::{
     CommitBuilder, CommitConflictError, CommitProperties, TransactionError,
 };
 use deltalake::kernel::{Action, Transaction};
+use deltalake::parquet::basic::Compression;
+use deltalake::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use deltalake::parquet::schema::types::ColumnPath;
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableError};
@@ -369,7 +372,7 @@ impl Lake {
             }
             let (batch, rows_written, duplicates) = build(&pending)?;
             let duplicates_skipped = duplicates + repeated;
-            match write_and_commit(&delta, batch, txns).await {
+            match write_and_commit(&delta, &writer_properties(table), batch, txns).await {
                 Ok(version) => {
                     tracing::info!(
                         table = name,
@@ -432,6 +435,7 @@ impl AppendError {
 /// Writes one batch as Parquet and commits it with the given `txn` actions.
 async fn write_and_commit(
     table: &DeltaTable,
+    properties: &WriterProperties,
     batch: deltalake::arrow::array::RecordBatch,
     txns: Vec<Transaction>,
 ) -> Result<u64, DeltaTableError> {
@@ -448,7 +452,8 @@ async fn write_and_commit(
     let mut writes = Vec::with_capacity(parts);
     for offset in (0..batch.num_rows()).step_by(per_part) {
         let part = batch.slice(offset, per_part.min(batch.num_rows() - offset));
-        let mut writer = RecordBatchWriter::for_table(table)?;
+        let mut writer =
+            RecordBatchWriter::for_table(table)?.with_writer_properties(properties.clone());
         writes.push(tokio::spawn(async move {
             writer.write(part).await?;
             writer.flush().await
@@ -472,6 +477,24 @@ async fn write_and_commit(
             .build(Some(table.snapshot()?), table.log_store(), operation)
             .await?;
     Ok(finalized.version())
+}
+
+/// How the data files of `table` are written: Snappy, as Spark and DuckDB write by default;
+/// dictionaries only for the columns with few distinct values; min/max statistics per row
+/// group (what Delta's file statistics and the readers' pruning use) but not per page, which
+/// would compare every long text value again; row groups of 128 Ki rows, as DuckDB writes, so a
+/// reader can split a large file.
+fn writer_properties(table: LakeTable) -> WriterProperties {
+    let mut builder = WriterProperties::builder()
+        .set_created_by(format!("pinpipe {}", env!("CARGO_PKG_VERSION")))
+        .set_compression(Compression::SNAPPY)
+        .set_dictionary_enabled(false)
+        .set_statistics_enabled(EnabledStatistics::Chunk)
+        .set_max_row_group_row_count(Some(128 * 1024));
+    for column in table.dictionary_columns() {
+        builder = builder.set_column_dictionary_enabled(ColumnPath::from(*column), true);
+    }
+    builder.build()
 }
 
 /// Rows from which one commit's batch is written as several files in parallel.

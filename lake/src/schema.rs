@@ -49,6 +49,26 @@ impl LakeTable {
         }
     }
 
+    /// The columns with few distinct values, which Parquet stores as a dictionary and indices.
+    /// Every other column repeats little (ids, titles, descriptions, URLs, times), where
+    /// building a dictionary only to give it up costs the writer time and saves no space.
+    pub fn dictionary_columns(self) -> &'static [&'static str] {
+        match self {
+            LakeTable::Pin => &[
+                "follower_count",
+                "poster_name",
+                "is_image_or_video",
+                "save_location",
+                "category",
+                "_source",
+                "_ingested_at",
+            ],
+            LakeTable::Geo => &["country", "_source", "_ingested_at"],
+            LakeTable::User => &["age", "_source", "_ingested_at"],
+            LakeTable::Quarantine => &["record_type", "error"],
+        }
+    }
+
     /// The table's Arrow schema: SPEC columns first, then provenance.
     pub fn schema(self) -> SchemaRef {
         match self {

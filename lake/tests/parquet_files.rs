@@ -1,0 +1,91 @@
+//! The data files are written for their readers: dictionaries only where values repeat, and
+//! min/max statistics per row group, which Delta's file statistics are taken from.
+
+use deltalake::parquet::basic::Encoding;
+use deltalake::parquet::file::reader::{FileReader, SerializedFileReader};
+use shared::RecordType;
+use test_support::{cleaned_input, TempLake};
+
+#[tokio::test]
+async fn pin_files_use_dictionaries_for_repeated_values_only_and_keep_statistics() {
+    let lake = TempLake::new();
+    let categories = ["art", "beauty", "travel"];
+    let lines: Vec<String> = (0..3000)
+        .map(|i| {
+            serde_json::json!({
+                "index": i,
+                "unique_id": format!("id-{i}"),
+                "title": format!("title {i}"),
+                "description": format!("a description that differs for every post: {i}"),
+                "follower_count": "10k",
+                "category": categories[i % 3],
+            })
+            .to_string()
+        })
+        .collect();
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let input = cleaned_input(RecordType::Pin, "test:pins", "pins.json", &lines);
+    lake.lake.append(&[input]).await.unwrap();
+
+    let files: Vec<_> = std::fs::read_dir(lake.root().join("pin"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let reader = SerializedFileReader::new(std::fs::File::open(&files[0]).unwrap()).unwrap();
+    let metadata = reader.metadata();
+    assert!(metadata
+        .file_metadata()
+        .created_by()
+        .is_some_and(|c| c.starts_with("pinpipe ")));
+    assert_eq!(metadata.num_row_groups(), 1);
+    let group = metadata.row_group(0);
+    let column = |name: &str| {
+        (0..group.num_columns())
+            .map(|i| group.column(i))
+            .find(|c| c.column_path().string() == name)
+            .unwrap_or_else(|| panic!("no column {name}"))
+    };
+    let dictionary = |name: &str| {
+        column(name)
+            .encodings()
+            .any(|e| e == Encoding::RLE_DICTIONARY || e == Encoding::PLAIN_DICTIONARY)
+    };
+    for name in ["category", "follower_count", "_source", "_ingested_at"] {
+        assert!(dictionary(name), "{name} should be dictionary-encoded");
+    }
+    for name in ["ind", "unique_id", "title", "description"] {
+        assert!(!dictionary(name), "{name} should not be dictionary-encoded");
+    }
+    let ind = column("ind").statistics().expect("min/max of ind");
+    assert_eq!(
+        (ind.min_bytes_opt(), ind.max_bytes_opt()),
+        (
+            Some(&0i64.to_le_bytes()[..]),
+            Some(&2999i64.to_le_bytes()[..])
+        )
+    );
+    // Delta's own file statistics come from these.
+    let log = std::fs::read_to_string(lake.root().join("pin/_delta_log/00000000000000000001.json"))
+        .unwrap();
+    let add = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find_map(|action| action.get("add").cloned())
+        .expect("an add action");
+    let stats: serde_json::Value =
+        serde_json::from_str(add["stats"].as_str().expect("file statistics")).unwrap();
+    assert_eq!(
+        (
+            &stats["numRecords"],
+            &stats["minValues"]["ind"],
+            &stats["maxValues"]["ind"]
+        ),
+        (
+            &serde_json::json!(3000),
+            &serde_json::json!(0),
+            &serde_json::json!(2999)
+        )
+    );
+}
