@@ -275,7 +275,7 @@ async fn bench_stream(args: &BenchArgs) -> Result<(), CliError> {
     let event =
         stream_clean::kinesis_event("streaming-bench-pin", "shardId-000000000000", &records);
     println!(
-        "\nstream-clean: one KinesisEvent of {} pin records, {:.1} MB of JSON",
+        "\nstream-clean: one KinesisEvent of {} pin records, {:.1} MB of JSON, into an existing table",
         records.len(),
         bytes as f64 / 1e6
     );
@@ -287,6 +287,8 @@ async fn bench_stream(args: &BenchArgs) -> Result<(), CliError> {
     let deps = stream_clean::StreamCleanDeps {
         lake: Lake::open(dir.path().join("lake").to_str().unwrap_or("lake"))?,
     };
+    // Measured as every invocation after the first runs: into a table that exists.
+    deps.lake.table(lake::LakeTable::Pin).await?;
     reset_peak_rss();
     let before = peak_rss_mb();
     let start = Instant::now();
@@ -309,7 +311,7 @@ async fn bench_stream(args: &BenchArgs) -> Result<(), CliError> {
     println!("baseline (JSON decode only): {baseline:.3} s  {:>10.0} records/s  {:>7.1} MB/s  peak RSS {baseline_peak:.0} MB", n / baseline, mb / baseline);
     println!("stream-clean → Delta commit: {measured:.3} s  {:>10.0} records/s  {:>7.1} MB/s  peak RSS {measured_peak:.0} MB ({:+.0} MB over the process before the call)", n / measured, mb / measured, measured_peak - before);
     println!(
-        "ratio: stream-clean takes {:.1}× the time of decoding alone",
+        "ratio: stream-clean takes {:.2}× the time of decoding alone",
         measured / baseline
     );
     stream_lambda_binary(&event, records.len(), baseline).await
@@ -331,6 +333,7 @@ async fn stream_lambda_binary(
     let dir = tempfile::tempdir().map_err(|e| CliError::Bench(format!("temp dir: {e}")))?;
     let lake = dir.path().join("lake");
     let lake_uri = lake.to_str().unwrap_or("lake");
+    Lake::open(lake_uri)?.table(lake::LakeTable::Pin).await?;
     let event = serde_json::to_vec(event).map_err(|e| CliError::Bench(e.to_string()))?;
     let figures =
         crate::bench_lambda::invoke_once(&binary, &[("LAKE_URI", lake_uri)], event).await?;
@@ -342,7 +345,7 @@ async fn stream_lambda_binary(
         )));
     }
     println!(
-        "stream-clean Lambda binary, one invocation: {:.3} s ({:.1}× decoding alone, with the event's JSON and base64)  peak RSS {:.0} MB ({:.0} MB after start-up)",
+        "stream-clean Lambda binary, one invocation: {:.3} s ({:.2}× decoding alone, with the event's JSON and base64)  peak RSS {:.0} MB ({:.0} MB after start-up)",
         figures.seconds,
         figures.seconds / baseline,
         figures.peak_mib,
