@@ -44,6 +44,20 @@ pub fn fixture_lines(name: &str) -> Vec<String> {
         .collect()
 }
 
+/// The fixture as raw objects, one per record type: each key under the original pipeline's
+/// topic (`topics/0a5e6ec37a2f.<type>/partition=0/fixture.json`) and its NDJSON body.
+pub fn fixture_objects() -> Vec<(String, String)> {
+    RecordType::ALL
+        .into_iter()
+        .map(|rt| {
+            (
+                format!("topics/0a5e6ec37a2f.{rt}/partition=0/fixture.json"),
+                fixture_lines(&rt.to_string()).join("\n") + "\n",
+            )
+        })
+        .collect()
+}
+
 /// `expected.json`: the cleaned rows and query results the fixtures must give.
 pub fn expected() -> Value {
     let text = std::fs::read_to_string(fixtures_dir().join("expected.json")).unwrap();

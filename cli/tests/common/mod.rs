@@ -31,13 +31,8 @@ pub async fn fixture_lake() -> Env {
 /// [`fixture_lake`], and what batch-clean reported cleaning it.
 pub async fn landed_fixture() -> (Env, BatchReport) {
     let env = Env::new();
-    for table in ["pin", "geo", "user"] {
-        let body = fixture_lines(table).join("\n") + "\n";
-        env.put_raw(
-            &format!("topics/0a5e6ec37a2f.{table}/partition=0/fixture.json"),
-            &body,
-        )
-        .await;
+    for (key, body) in test_support::fixture_objects() {
+        env.put_raw(&key, &body).await;
     }
     let report = env.clean_landed().await;
     (env, report)

@@ -35,13 +35,8 @@ impl Landing {
     /// The fixture's rows landed as one raw object per table, and cleaned.
     async fn fixture() -> (Landing, BatchReport) {
         let env = Landing::new();
-        for table in ["pin", "geo", "user"] {
-            let body = fixture_lines(table).join("\n") + "\n";
-            env.put_raw(
-                &format!("topics/0a5e6ec37a2f.{table}/partition=0/fixture.json"),
-                &body,
-            )
-            .await;
+        for (key, body) in test_support::fixture_objects() {
+            env.put_raw(&key, &body).await;
         }
         let report = env.clean_landed().await;
         (env, report)

@@ -137,15 +137,7 @@ async fn redelivered_and_overlapping_batches_add_nothing_twice() {
     );
     assert_eq!(deps.lake.count_rows("pin").await.unwrap(), 135);
     assert_eq!(deps.lake.count_rows("quarantine").await.unwrap(), 15);
-    let mut inds: Vec<i64> = deps
-        .lake
-        .read_rows("pin")
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r["ind"].as_i64().unwrap())
-        .collect();
-    inds.sort();
+    let mut inds = test_support::sorted_inds(&deps.lake, "pin").await;
     inds.dedup();
     assert_eq!(inds.len(), 135, "no row twice");
 }
