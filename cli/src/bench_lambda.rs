@@ -37,7 +37,7 @@ pub fn binary_beside_pinpipe(name: &str) -> Option<PathBuf> {
 
 /// The Runtime API's side of the one invocation.
 struct Invocation {
-    event: Vec<u8>,
+    event: bytes::Bytes,
     handed_over: Mutex<Option<(Instant, f64)>>,
     pid: u32,
     answered: Mutex<Option<oneshot::Sender<(Instant, String)>>>,
@@ -82,7 +82,7 @@ pub async fn invoke_once(
     });
     let (answer, answered) = oneshot::channel();
     let state = Arc::new(Invocation {
-        event,
+        event: event.into(),
         handed_over: Mutex::new(None),
         pid: child.id(),
         answered: Mutex::new(Some(answer)),
@@ -136,7 +136,7 @@ pub async fn invoke_once(
 
 /// `GET …/invocation/next`: the event the first time; later calls wait until the binary is
 /// stopped, as they would between invocations.
-async fn next(State(state): State<Arc<Invocation>>) -> (StatusCode, HeaderMap, Vec<u8>) {
+async fn next(State(state): State<Arc<Invocation>>) -> (StatusCode, HeaderMap, bytes::Bytes) {
     let first = match state.handed_over.lock() {
         Ok(mut handed_over) if handed_over.is_none() => {
             *handed_over = Some((Instant::now(), memory_mib(state.pid, "VmRSS:")));

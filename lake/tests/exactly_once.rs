@@ -7,7 +7,6 @@ use test_support::{cleaned_input, expected_clean, fixture_lines, spec_rows, Temp
 
 fn fixture_input(rt: RecordType) -> Input {
     let lines = fixture_lines(&rt.to_string());
-    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
     cleaned_input(rt, "s3:users.json@etag-1", "users.json", &lines)
 }
 

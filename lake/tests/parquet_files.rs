@@ -23,7 +23,6 @@ async fn pin_files_use_dictionaries_for_repeated_values_only_and_keep_statistics
             .to_string()
         })
         .collect();
-    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
     let input = cleaned_input(RecordType::Pin, "test:pins", "pins.json", &lines);
     lake.lake.append(&[input]).await.unwrap();
 

@@ -73,15 +73,20 @@ pub fn expected_clean(table: &str) -> Vec<Value> {
 
 /// One input of raw lines of one record type, cleaned as the cleaners clean them: line `n` is
 /// at position `n` (from 1) with source `<source>#line=<n>`. Every line must clean.
-pub fn cleaned_input(record_type: RecordType, app_id: &str, source: &str, lines: &[&str]) -> Input {
+pub fn cleaned_input(
+    record_type: RecordType,
+    app_id: &str,
+    source: &str,
+    lines: &[impl AsRef<str>],
+) -> Input {
     let rows = lines
         .iter()
         .enumerate()
         .map(|(i, line)| LakeRow {
             position: Position::from_int(i as i64 + 1),
             source: format!("{source}#line={}", i + 1).into(),
-            row: shared::clean_record(record_type, line.as_bytes())
-                .unwrap_or_else(|e| panic!("{line}: {e}"))
+            row: shared::clean_record(record_type, line.as_ref().as_bytes())
+                .unwrap_or_else(|e| panic!("{}: {e}", line.as_ref()))
                 .row,
         })
         .collect();
@@ -115,48 +120,32 @@ impl TempLake {
 
     /// A lake holding the fixture's rows, one input per table.
     pub async fn fixture() -> TempLake {
-        let lake = TempLake::new();
-        let lines: Vec<(RecordType, Vec<String>)> = RecordType::ALL
-            .into_iter()
-            .map(|rt| (rt, fixture_lines(&rt.to_string())))
-            .collect();
-        let inputs: Vec<Input> = lines
-            .iter()
-            .map(|(rt, lines)| {
-                let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
-                cleaned_input(
-                    *rt,
-                    &format!("fixture:{rt}"),
-                    &format!("fixture/{rt}"),
-                    &lines,
-                )
-            })
-            .collect();
-        lake.lake.append(&inputs).await.unwrap();
-        lake
+        let lines = RecordType::ALL.map(|rt| (rt, fixture_lines(&rt.to_string())));
+        TempLake::with_lines("fixture", &lines).await
     }
 
     /// A lake holding exactly these raw rows, one input per record type.
     pub async fn with(pins: &[Value], geos: &[Value], users: &[Value]) -> TempLake {
-        let lake = TempLake::new();
-        let mut inputs = Vec::new();
-        for (rt, rows) in [
+        let lines = [
             (RecordType::Pin, pins),
             (RecordType::Geo, geos),
             (RecordType::User, users),
-        ] {
-            if rows.is_empty() {
-                continue;
-            }
-            let lines: Vec<String> = rows.iter().map(Value::to_string).collect();
-            let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
-            inputs.push(cleaned_input(
-                rt,
-                &format!("test:{rt}"),
-                &format!("test/{rt}"),
-                &lines,
-            ));
-        }
+        ]
+        .map(|(rt, rows)| (rt, rows.iter().map(Value::to_string).collect::<Vec<_>>()));
+        TempLake::with_lines("test", &lines).await
+    }
+
+    /// A lake holding the cleaned lines, one input per record type that has any (app id
+    /// `<name>:<type>`, source `<name>/<type>`).
+    async fn with_lines(name: &str, lines: &[(RecordType, Vec<String>)]) -> TempLake {
+        let lake = TempLake::new();
+        let inputs: Vec<Input> = lines
+            .iter()
+            .filter(|(_, lines)| !lines.is_empty())
+            .map(|(rt, lines)| {
+                cleaned_input(*rt, &format!("{name}:{rt}"), &format!("{name}/{rt}"), lines)
+            })
+            .collect();
         lake.lake.append(&inputs).await.unwrap();
         lake
     }
