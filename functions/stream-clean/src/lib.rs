@@ -15,7 +15,7 @@
 use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use base64::Engine as _;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use lake::{AppendError, CleanCounts, Input, Lake, LakeRow, LakeTable, Position, QuarantineRow};
 use serde::Serialize;
 use shared::route::record_type_of_stream;
@@ -78,7 +78,9 @@ pub type Targets<'a> = Vec<(LakeTable, &'a str)>;
 /// Cleans one Kinesis batch into the lake. Never fails: infrastructure errors become item
 /// failures so Lambda retries from the first record that did not land.
 pub async fn handle(event: &KinesisEvent, deps: &StreamCleanDeps) -> StreamOutcome {
+    tracing::debug!(records = event.records.len(), "cleaning");
     let (inputs, targets, mut report) = plan(event);
+    tracing::debug!(records = report.counts.records_in, "cleaned; appending");
     let mut response = KinesisEventResponse::default();
     match deps.lake.append(&inputs).await {
         Ok(append) => {
@@ -111,8 +113,9 @@ fn plan(event: &KinesisEvent) -> (Vec<Input>, Vec<Targets<'_>>, StreamReport) {
     let mut shards: Vec<(&str, &str)> = Vec::new();
     let mut inputs: Vec<Input> = Vec::new();
     let mut targets: Vec<Targets<'_>> = Vec::new();
-    let now = Utc::now();
-    for record in &event.records {
+    let records = &event.records;
+    let cleaned = clean_records(records, Utc::now());
+    for (n, (record, kept)) in records.iter().zip(cleaned).enumerate() {
         report.counts.records_in += 1;
         let origin = origin(record);
         let shard = (origin.stream, origin.shard);
@@ -120,59 +123,119 @@ fn plan(event: &KinesisEvent) -> (Vec<Input>, Vec<Targets<'_>>, StreamReport) {
             Some(i) => i,
             None => {
                 shards.push(shard);
+                // A batch is almost always one shard's: room for the rest of it.
                 inputs.push(Input {
                     app_id: format!("kinesis:{}/{}", origin.stream, origin.shard),
+                    rows: Vec::with_capacity(records.len() - n),
                     ..Input::default()
                 });
-                targets.push(Vec::new());
+                targets.push(Vec::with_capacity(records.len() - n));
                 inputs.len() - 1
             }
         };
         let (input, targets) = (&mut inputs[slice], &mut targets[slice]);
-        let position = Position::from_decimal(origin.sequence).unwrap_or_else(|| {
-            tracing::warn!(
-                sequence = origin.sequence,
-                "sequence number is not a decimal; using 0"
-            );
-            Position::default()
-        });
-        let source = format!(
-            "kinesis:{}/{}/{}",
-            origin.stream, origin.shard, origin.sequence
-        );
-        let record_type = record_type_of_stream(origin.stream);
-        let data = &record.kinesis.data.0;
-        let cleaned = match &record_type {
-            Err(e) => Err(format!("cannot tell the record type: {e}")),
-            Ok(rt) => clean_data(*rt, data).map_err(|e| e.to_string()),
-        };
-        match cleaned {
-            Ok(c) => {
-                report.counts.quality_warnings += c.warnings.len();
-                targets.push((LakeTable::of(c.row.record_type()), origin.sequence));
-                input.rows.push(LakeRow {
-                    position,
-                    source: source.into(),
-                    row: c.row,
-                });
+        match kept {
+            Kept::Row { row, warnings } => {
+                report.counts.quality_warnings += warnings;
+                targets.push((LakeTable::of(row.row.record_type()), origin.sequence));
+                input.rows.push(row);
             }
-            Err(error) => {
+            Kept::Quarantined(position, row) => {
                 targets.push((LakeTable::Quarantine, origin.sequence));
-                input.quarantine.push((
-                    position,
-                    QuarantineRow {
-                        source,
-                        record_type: record_type.as_ref().ok().copied(),
-                        raw: QuarantineRow::raw_text(data),
-                        error,
-                        quarantined_at: now,
-                    },
-                ));
+                input.quarantine.push((position, row));
             }
         }
     }
-
     (inputs, targets, report)
+}
+
+/// Where a cleaned record is kept.
+enum Kept {
+    /// In its data table, with the number of data-quality warnings cleaning raised.
+    Row { row: LakeRow, warnings: usize },
+    /// In quarantine, at its position in its shard.
+    Quarantined(Position, QuarantineRow),
+}
+
+/// Records in a batch from which its cleaning is spread over the cores: below it, starting
+/// threads costs more than it saves.
+const PARALLEL_RECORDS: usize = 2_000;
+
+/// Cleans each record into the row that keeps it, in the records' order. Cleaning is most of
+/// an invocation's work and each record is independent, so a large batch is cleaned on every
+/// core.
+fn clean_records(records: &[KinesisEventRecord], now: DateTime<Utc>) -> Vec<Kept> {
+    let parts = if records.len() >= PARALLEL_RECORDS {
+        shared::parallel::cores()
+    } else {
+        1
+    };
+    shared::parallel::map_chunks(records, parts, |run| {
+        // A batch comes from one stream: its record type is read from the name once.
+        let mut last: Option<(&str, Result<RecordType, String>)> = None;
+        let mut kept = Vec::with_capacity(run.len());
+        for record in run {
+            let origin = origin(record);
+            let record_type = match &last {
+                Some((stream, rt)) if *stream == origin.stream => rt.clone(),
+                _ => {
+                    let rt = record_type_of_stream(origin.stream).map_err(|e| e.to_string());
+                    last = Some((origin.stream, rt.clone()));
+                    rt
+                }
+            };
+            kept.push(clean_one(record, &origin, record_type, now));
+        }
+        kept
+    })
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// Cleans one record from `origin`, whose stream carries `record_type`.
+fn clean_one(
+    record: &KinesisEventRecord,
+    origin: &Origin<'_>,
+    record_type: Result<RecordType, String>,
+    now: DateTime<Utc>,
+) -> Kept {
+    let position = Position::from_decimal(origin.sequence).unwrap_or_else(|| {
+        tracing::warn!(
+            sequence = origin.sequence,
+            "sequence number is not a decimal; using 0"
+        );
+        Position::default()
+    });
+    let source = format!(
+        "kinesis:{}/{}/{}",
+        origin.stream, origin.shard, origin.sequence
+    );
+    let data = &record.kinesis.data.0;
+    let cleaned = match &record_type {
+        Err(e) => Err(format!("cannot tell the record type: {e}")),
+        Ok(rt) => clean_data(*rt, data).map_err(|e| e.to_string()),
+    };
+    match cleaned {
+        Ok(c) => Kept::Row {
+            warnings: c.warnings.len(),
+            row: LakeRow {
+                position,
+                source: source.into(),
+                row: c.row,
+            },
+        },
+        Err(error) => Kept::Quarantined(
+            position,
+            QuarantineRow {
+                source,
+                record_type: record_type.ok(),
+                raw: QuarantineRow::raw_text(data),
+                error,
+                quarantined_at: now,
+            },
+        ),
+    }
 }
 
 /// The partial-batch rule, for a lake write that failed part-way: Lambda retries each shard

@@ -1,0 +1,55 @@
+//! Splitting CPU-bound work over the machine's cores, for the cleaners' large batches.
+
+/// How many cores this process may use (1 when it cannot tell).
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Applies `f` to `items` cut into at most `parts` contiguous runs of about equal length, each
+/// run on a thread of its own (the calling thread waits), and returns the results in the runs'
+/// order. With one part (or one item) `f` runs on the calling thread. A panic in `f` is
+/// re-raised on the calling thread, as if `f` had been called there.
+pub fn map_chunks<T, R, F>(items: &[T], parts: usize, f: F) -> Vec<R>
+where
+    T: Sync,
+    R: Send,
+    F: Fn(&[T]) -> R + Sync,
+{
+    if items.is_empty() {
+        return Vec::new();
+    }
+    let size = items.len().div_ceil(parts.max(1));
+    if size >= items.len() {
+        return vec![f(items)];
+    }
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(size)
+            .map(|chunk| scope.spawn(move || f(chunk)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_come_back_in_order_whatever_the_split() {
+        let items: Vec<u32> = (0..1001).collect();
+        for parts in [0, 1, 2, 3, 7, 1001, 5000] {
+            let sums = map_chunks(&items, parts, |run| run.to_vec());
+            assert!(sums.len() <= parts.max(1), "{parts} parts");
+            assert_eq!(sums.concat(), items, "{parts} parts");
+        }
+        assert!(map_chunks(&[] as &[u32], 4, |run| run.len()).is_empty());
+    }
+}
