@@ -23,6 +23,7 @@ use crate::position::Position;
 use crate::schema::{LakeTable, QuarantineRow};
 use crate::table::{Lake, LakeError};
 use chrono::Utc;
+use deltalake::arrow::array::RecordBatch;
 use deltalake::kernel::transaction::{
     CommitBuilder, CommitConflictError, CommitProperties, TransactionError,
 };
@@ -33,8 +34,10 @@ use deltalake::parquet::schema::types::ColumnPath;
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableError};
+use hashbrown::hash_table::{Entry, HashTable};
 use shared::CleanRow;
 use std::collections::{BTreeMap, HashSet};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -275,44 +278,69 @@ fn plan<'a, T>(
 
 impl Lake {
     /// Appends the inputs' rows and quarantine rows, one commit per table, exactly once per
-    /// (app id, position) per table. Tables are written one after the other (pin, geo, user,
-    /// quarantine); on a failure the error says which were committed, and a retry of the same
-    /// inputs completes the rest without writing anything twice.
+    /// (app id, position) per table. The data tables (pin, geo, user) are committed
+    /// concurrently, each in its own Delta log, and the quarantine table after them, once they
+    /// all committed. On a failure the error says which tables were committed, and a retry of
+    /// the same inputs completes the rest without writing anything twice.
     pub async fn append(&self, inputs: &[Input]) -> Result<AppendReport, AppendError> {
         let ingested_at = Utc::now();
-        let mut report = AppendReport::default();
-        for table in [LakeTable::Pin, LakeTable::Geo, LakeTable::User] {
-            let shares: Vec<Share<'_, LakeRow>> = inputs
-                .iter()
-                .map(|input| Share {
-                    app_id: &input.app_id,
-                    bookkeeping: input.bookkeeping,
-                    items: input
-                        .rows
+        let data: Vec<(LakeTable, Vec<Share<'_, LakeRow>>)> =
+            [LakeTable::Pin, LakeTable::Geo, LakeTable::User]
+                .into_iter()
+                .map(|table| {
+                    let shares: Vec<Share<'_, LakeRow>> = inputs
                         .iter()
-                        .filter(|r| LakeTable::of(r.row.record_type()) == table)
-                        .map(|r| (r.position, r))
-                        .collect(),
+                        .map(|input| Share {
+                            app_id: &input.app_id,
+                            bookkeeping: input.bookkeeping,
+                            items: input
+                                .rows
+                                .iter()
+                                .filter(|r| LakeTable::of(r.row.record_type()) == table)
+                                .map(|r| (r.position, r))
+                                .collect(),
+                        })
+                        .filter(|s| !s.items.is_empty())
+                        .collect();
+                    (table, shares)
                 })
-                .filter(|s| !s.items.is_empty())
+                .filter(|(_, shares)| !shares.is_empty())
                 .collect();
-            if shares.is_empty() {
-                continue;
-            }
-            let r = self
-                .commit_share(table, &shares, |rows| {
+        let commits = data.iter().map(|(table, shares)| async move {
+            let table = *table;
+            let committed = self
+                .commit_share(table, shares, |rows| {
                     let (unique, duplicates) = distinct_rows(rows);
-                    let batch = data_batch(table, &unique, ingested_at).map_err(|source| {
-                        LakeError::Arrow {
-                            table: table.name().into(),
-                            source,
-                        }
+                    let parts = file_parts(unique.len());
+                    let batches = shared::parallel::map_chunks(&unique, parts, |part| {
+                        data_batch(table, part, ingested_at)
+                    })
+                    .into_iter()
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|source| LakeError::Arrow {
+                        table: table.name().into(),
+                        source,
                     })?;
-                    Ok((batch, unique.len(), duplicates))
+                    Ok((batches, unique.len(), duplicates))
                 })
-                .await
-                .map_err(|source| AppendError::new(&report, table, source))?;
-            report.tables.insert(table, r);
+                .await;
+            (table, committed)
+        });
+        let mut report = AppendReport::default();
+        let mut failed = None;
+        // In table order, so the first failure reported is the same whichever finished first.
+        for (table, committed) in futures::future::join_all(commits).await {
+            match committed {
+                Ok(r) => {
+                    report.tables.insert(table, r);
+                }
+                Err(source) => {
+                    failed.get_or_insert((table, source));
+                }
+            }
+        }
+        if let Some((table, source)) = failed {
+            return Err(AppendError::new(&report, table, source));
         }
         let shares: Vec<Share<'_, QuarantineRow>> = inputs
             .iter()
@@ -330,7 +358,7 @@ impl Lake {
                         table: LakeTable::Quarantine.name().into(),
                         source,
                     })?;
-                    Ok((batch, rows.len(), 0))
+                    Ok((vec![batch], rows.len(), 0))
                 })
                 .await
                 .map_err(|source| AppendError::new(&report, LakeTable::Quarantine, source))?;
@@ -345,7 +373,7 @@ impl Lake {
         &self,
         table: LakeTable,
         shares: &[Share<'_, T>],
-        build: impl Fn(&[&T]) -> Result<(deltalake::arrow::array::RecordBatch, usize, usize), LakeError>,
+        build: impl Fn(&[&T]) -> Result<(Vec<RecordBatch>, usize, usize), LakeError>,
     ) -> Result<TableReport, LakeError> {
         let name = table.name();
         let mut attempt = 0;
@@ -370,9 +398,15 @@ impl Lake {
                     ..TableReport::default()
                 });
             }
-            let (batch, rows_written, duplicates) = build(&pending)?;
+            let (batches, rows_written, duplicates) = build(&pending)?;
             let duplicates_skipped = duplicates + repeated;
-            match write_and_commit(&delta, &writer_properties(table), batch, txns).await {
+            tracing::debug!(
+                table = name,
+                rows = rows_written,
+                files = batches.len(),
+                "planned and built; writing"
+            );
+            match write_and_commit(&delta, &writer_properties(table), batches, txns).await {
                 Ok(version) => {
                     tracing::info!(
                         table = name,
@@ -404,13 +438,14 @@ impl Lake {
     }
 }
 
-/// An append that failed part-way: the tables committed before the failure, and why it failed.
+/// An append that failed part-way: the tables that were committed, and why one failed.
 #[derive(Debug, thiserror::Error)]
 #[error("committing to `{}` failed: {source}", failed.name())]
 pub struct AppendError {
-    /// The tables committed before the failure (a retry skips their rows).
+    /// The tables that were committed (a retry skips their rows).
     pub committed: AppendReport,
-    /// The table whose commit failed; the tables after it were not attempted.
+    /// The table whose commit failed (the first in table order, if several did). A data table's
+    /// failure leaves the other data tables as they ended; quarantine is not attempted then.
     pub failed: LakeTable,
     /// The error of the failed table's commit.
     #[source]
@@ -432,30 +467,20 @@ impl AppendError {
     }
 }
 
-/// Writes one batch as Parquet and commits it with the given `txn` actions.
+/// Writes each batch as a Parquet file, all at once (Parquet encoding and compression are
+/// most of a commit's time), and commits them with the given `txn` actions.
 async fn write_and_commit(
     table: &DeltaTable,
     properties: &WriterProperties,
-    batch: deltalake::arrow::array::RecordBatch,
+    batches: Vec<RecordBatch>,
     txns: Vec<Transaction>,
 ) -> Result<u64, DeltaTableError> {
-    // A large batch is cut into one file per core, encoded in parallel (Parquet encoding and
-    // compression are most of a commit's time); a small one stays one file, since many small
-    // files cost readers more than the encoding saves.
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let parts = if batch.num_rows() >= PARALLEL_WRITE_ROWS {
-        cores
-    } else {
-        1
-    };
-    let per_part = batch.num_rows().div_ceil(parts).max(1);
-    let mut writes = Vec::with_capacity(parts);
-    for offset in (0..batch.num_rows()).step_by(per_part) {
-        let part = batch.slice(offset, per_part.min(batch.num_rows() - offset));
+    let mut writes = Vec::with_capacity(batches.len());
+    for batch in batches {
         let mut writer =
             RecordBatchWriter::for_table(table)?.with_writer_properties(properties.clone());
         writes.push(tokio::spawn(async move {
-            writer.write(part).await?;
+            writer.write(batch).await?;
             writer.flush().await
         }));
     }
@@ -500,6 +525,17 @@ fn writer_properties(table: LakeTable) -> WriterProperties {
 /// Rows from which one commit's batch is written as several files in parallel.
 const PARALLEL_WRITE_ROWS: usize = 50_000;
 
+/// How many files a commit of `rows` data rows writes: one per core for a large commit, so
+/// its Arrow batches are built and encoded in parallel; one for a small one, since many small
+/// files cost readers more than the parallel work saves.
+fn file_parts(rows: usize) -> usize {
+    if rows >= PARALLEL_WRITE_ROWS {
+        shared::parallel::cores()
+    } else {
+        1
+    }
+}
+
 /// True when a commit failed because another writer committed one of the same app ids.
 fn is_same_input_race(e: &DeltaTableError) -> bool {
     matches!(
@@ -510,7 +546,7 @@ fn is_same_input_race(e: &DeltaTableError) -> bool {
     )
 }
 
-/// A hash set for the per-batch duplicate checks: they hash every row of every batch, and
+/// A hash set for the per-batch position checks: they hash every item of every batch, and
 /// SipHash's resistance to crafted collisions buys nothing here (a batch is hashed once, with a
 /// per-process seed) while costing several percent of batch-clean's time.
 type FastSet<T> = HashSet<T, foldhash::fast::RandomState>;
@@ -520,16 +556,28 @@ fn fast_set<T>(capacity: usize) -> FastSet<T> {
 }
 
 /// The distinct rows (first occurrence kept, in order) and how many duplicates were dropped.
+/// The rows are hashed on every core for a large commit; equal hashes are then told apart by
+/// comparing the rows themselves.
 fn distinct_rows<'a>(rows: &[&'a LakeRow]) -> (Vec<SourcedRow<'a>>, usize) {
-    let mut seen: FastSet<&CleanRow> = fast_set(rows.len());
-    let unique: Vec<SourcedRow<'a>> = rows
-        .iter()
-        .filter(|r| seen.insert(&r.row))
-        .map(|r| SourcedRow {
-            row: &r.row,
-            source: &r.source,
-        })
-        .collect();
+    let state = foldhash::fast::RandomState::default();
+    let hashes: Vec<u64> = shared::parallel::map_chunks(rows, file_parts(rows.len()), |part| {
+        part.iter()
+            .map(|r| state.hash_one(&r.row))
+            .collect::<Vec<_>>()
+    })
+    .concat();
+    let mut seen: HashTable<usize> = HashTable::with_capacity(rows.len());
+    let mut unique = Vec::with_capacity(rows.len());
+    for (i, (row, hash)) in rows.iter().zip(&hashes).enumerate() {
+        let same = |j: &usize| rows[*j].row == row.row;
+        if let Entry::Vacant(slot) = seen.entry(*hash, same, |j| hashes[*j]) {
+            slot.insert(i);
+            unique.push(SourcedRow {
+                row: &row.row,
+                source: &row.source,
+            });
+        }
+    }
     let duplicates = rows.len() - unique.len();
     (unique, duplicates)
 }

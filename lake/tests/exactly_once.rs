@@ -91,3 +91,33 @@ async fn eight_concurrent_appends_to_one_table_all_land() {
     assert_eq!(lake.lake.count_rows("pin").await.unwrap(), 200);
     assert_eq!(lake.lake.load("pin").await.unwrap().version(), Some(8));
 }
+
+#[tokio::test]
+async fn a_data_table_that_cannot_be_written_does_not_hold_back_the_others() {
+    let lake = TempLake::new();
+    let pin = fixture_lines("pin");
+    let user = fixture_lines("user");
+    let inputs = [
+        cleaned_input(RecordType::Pin, "test:pins", "pins.json", &pin),
+        cleaned_input(RecordType::User, "test:users", "users.json", &user),
+    ];
+    // The pin table's location is taken by a file, so its commit fails.
+    std::fs::create_dir_all(lake.root()).unwrap();
+    std::fs::write(lake.root().join("pin"), b"blocked").unwrap();
+    let error = lake.lake.append(&inputs).await.unwrap_err();
+    assert_eq!(error.failed, LakeTable::Pin);
+    assert!(error.is_committed(LakeTable::User));
+    assert_eq!(error.committed.rows_written(), 7);
+    assert_eq!(spec_rows(&lake.lake, "user").await, expected_clean("user"));
+
+    // Once the location is free, a retry of the same inputs writes pin and nothing twice.
+    std::fs::remove_file(lake.root().join("pin")).unwrap();
+    let retry = lake.lake.append(&inputs).await.unwrap();
+    let pins = expected_clean("pin");
+    assert_eq!(
+        (retry.rows_written(), retry.already_committed()),
+        (pins.len(), 7)
+    );
+    assert_eq!(spec_rows(&lake.lake, "pin").await, pins);
+    assert_eq!(lake.lake.load("user").await.unwrap().version(), Some(1));
+}
