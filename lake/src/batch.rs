@@ -3,7 +3,7 @@
 use crate::schema::{coordinates_type, LakeTable, QuarantineRow};
 use chrono::{DateTime, Utc};
 use deltalake::arrow::array::{
-    ArrayRef, Float64Builder, Int64Array, ListBuilder, RecordBatch, StringArray,
+    ArrayRef, Float64Builder, Int64Array, ListBuilder, RecordBatch, StringBuilder,
     TimestampMicrosecondArray,
 };
 use deltalake::arrow::datatypes::{DataType, Field};
@@ -19,8 +19,35 @@ pub struct SourcedRow<'a> {
     pub source: &'a str,
 }
 
-fn strings<'a>(values: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
-    Arc::new(values.collect::<StringArray>())
+/// A string column, its buffers sized from a first pass over the values: collecting grows them
+/// by doubling, which copied a large batch's text twice more.
+fn strings<'a>(values: impl Iterator<Item = Option<&'a str>> + Clone) -> ArrayRef {
+    let bytes = values.clone().map(|v| v.map_or(0, str::len)).sum();
+    let mut column = StringBuilder::with_capacity(values.size_hint().0, bytes);
+    column.extend(values);
+    Arc::new(column.finish())
+}
+
+/// `N` string columns of `rows`, filled row by row: a row's strings sit together in memory, so
+/// reading each row once keeps them in cache, where filling one column at a time walked the
+/// whole batch's heap once per column. Buffers are sized first, from the strings' lengths.
+fn text_columns<'a, R, const N: usize>(
+    rows: &[&'a R],
+    fields: impl Fn(&'a R) -> [Option<&'a str>; N],
+) -> [ArrayRef; N] {
+    let mut bytes = [0usize; N];
+    for row in rows {
+        for (total, field) in bytes.iter_mut().zip(fields(row)) {
+            *total += field.map_or(0, str::len);
+        }
+    }
+    let mut columns = bytes.map(|b| StringBuilder::with_capacity(rows.len(), b));
+    for row in rows {
+        for (column, field) in columns.iter_mut().zip(fields(row)) {
+            column.append_option(field);
+        }
+    }
+    columns.map(|mut c| Arc::new(c.finish()) as ArrayRef)
 }
 
 fn ints(values: impl Iterator<Item = Option<i64>>) -> ArrayRef {
@@ -60,18 +87,32 @@ pub fn data_batch(
                     _ => Err(wrong()),
                 })
                 .collect::<Result<_, _>>()?;
+            let [unique_id, title, description, poster_name, tag_list, is_image_or_video, image_src, save_location, category] =
+                text_columns(&pins, |p: &CleanPin| {
+                    [
+                        p.unique_id.as_deref(),
+                        p.title.as_deref(),
+                        p.description.as_deref(),
+                        p.poster_name.as_deref(),
+                        p.tag_list.as_deref(),
+                        p.is_image_or_video.as_deref(),
+                        p.image_src.as_deref(),
+                        p.save_location.as_deref(),
+                        p.category.as_deref(),
+                    ]
+                });
             vec![
                 ints(pins.iter().map(|p| Some(p.ind))),
-                strings(pins.iter().map(|p| p.unique_id.as_deref())),
-                strings(pins.iter().map(|p| p.title.as_deref())),
-                strings(pins.iter().map(|p| p.description.as_deref())),
+                unique_id,
+                title,
+                description,
                 ints(pins.iter().map(|p| p.follower_count)),
-                strings(pins.iter().map(|p| p.poster_name.as_deref())),
-                strings(pins.iter().map(|p| p.tag_list.as_deref())),
-                strings(pins.iter().map(|p| p.is_image_or_video.as_deref())),
-                strings(pins.iter().map(|p| p.image_src.as_deref())),
-                strings(pins.iter().map(|p| p.save_location.as_deref())),
-                strings(pins.iter().map(|p| p.category.as_deref())),
+                poster_name,
+                tag_list,
+                is_image_or_video,
+                image_src,
+                save_location,
+                category,
             ]
         }
         LakeTable::Geo => {
