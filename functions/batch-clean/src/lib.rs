@@ -21,7 +21,7 @@ use chrono::Utc;
 use lake::{
     AppendError, Bookkeeping, CleanCounts, Input, Lake, LakeError, LakeRow, Position, QuarantineRow,
 };
-pub use objects::{ObjectRef, RawStores};
+pub use objects::{Fetched, ObjectRef, RawStores};
 use serde::Serialize;
 use shared::route::{record_type_of_key, sink_file_of_key};
 
@@ -201,7 +201,9 @@ pub async fn clean_objects(
     deps: &BatchCleanDeps,
 ) -> Result<BatchReport, BatchCleanError> {
     let fetched = deps.raw.fetch_all(objects).await?;
+    tracing::debug!(objects = objects.len(), "fetched; cleaning");
     let (mut inputs, mut report) = clean_fetched(objects, fetched).await?;
+    tracing::debug!(records = report.counts.records_in, "cleaned; appending");
     // Each unreadable message is its own input, so a redelivery (alone or with others) is
     // recognised as committed.
     report.counts.records_in += extra_quarantine.len();
@@ -221,30 +223,31 @@ pub async fn clean_objects(
         already_committed = report.counts.already_committed,
         "batch cleaned"
     );
+    shared::parallel::drop_in_parts(inputs, shared::parallel::cores());
     Ok(report)
 }
 
-/// An object named by the event, and its ETag and bytes (`None`: it no longer exists).
-type FetchedObject = (ObjectRef, Option<(String, bytes::Bytes)>);
+/// An object named by the event, and what was read of it (`None`: it no longer exists).
+type FetchedObject = (ObjectRef, Option<Fetched>);
 
-/// Cleans fetched objects into lake inputs, in the objects' order. Parsing is the bulk of the
-/// work and each object is independent, so the objects are split into one run of about equal
+/// Cleans fetched objects into lake inputs, in the objects' order. Parsing (and, for local
+/// objects, their content digest) is the bulk of the work and each object is independent, so the objects are split into one run of about equal
 /// bytes per core, each cleaned on a blocking thread.
 async fn clean_fetched(
     objects: &[ObjectRef],
-    fetched: Vec<Option<(String, bytes::Bytes)>>,
+    fetched: Vec<Option<Fetched>>,
 ) -> Result<(Vec<Input>, BatchReport), BatchCleanError> {
     let items: Vec<FetchedObject> = objects.iter().cloned().zip(fetched).collect();
     let total: usize = items
         .iter()
-        .map(|(_, f)| f.as_ref().map_or(0, |(_, b)| b.len()))
+        .map(|(_, f)| f.as_ref().map_or(0, |f| f.bytes.len()))
         .sum();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let share = total.div_ceil(cores.max(1)).max(1);
     let mut runs: Vec<Vec<FetchedObject>> = vec![Vec::new()];
     let mut bytes = 0;
     for item in items {
-        let size = item.1.as_ref().map_or(0, |(_, b)| b.len());
+        let size = item.1.as_ref().map_or(0, |f| f.bytes.len());
         if bytes >= share && runs.len() < cores {
             runs.push(Vec::new());
             bytes = 0;
@@ -278,12 +281,13 @@ fn clean_run(run: Vec<FetchedObject>) -> (Vec<Input>, BatchReport) {
     let mut report = BatchReport::default();
     let mut inputs = Vec::with_capacity(run.len());
     for (object, fetched) in run {
-        let Some((etag, bytes)) = fetched else {
+        let Some(fetched) = fetched else {
             report.missing_objects += 1;
             tracing::warn!(bucket = %object.bucket, key = %object.key, "object no longer exists; skipped");
             continue;
         };
         report.objects += 1;
+        let (etag, bytes) = (fetched.identity(), fetched.bytes);
         let input = match objects::decoded(&object.key, &bytes) {
             Ok(text) => clean_object(&object, &etag, &text, &mut report),
             Err(error) => {

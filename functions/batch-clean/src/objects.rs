@@ -29,6 +29,28 @@ pub struct ObjectRef {
     pub size: Option<u64>,
 }
 
+/// A raw object's bytes as read, and the ETag its store gave, if that names the content.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// The S3 ETag; `None` for a local object, whose identity is its content digest.
+    pub etag: Option<String>,
+    /// The object's bytes.
+    pub bytes: Bytes,
+}
+
+impl Fetched {
+    /// The object's identity, the `<etag>` of its app id: its S3 ETag or, for a local
+    /// object, the MD5 of its bytes (as S3's ETag of a single PUT is). The digest is taken
+    /// here rather than while reading so that it runs on the cleaning threads, spread over the
+    /// cores with the cleaning.
+    pub fn identity(&self) -> String {
+        match &self.etag {
+            Some(etag) => etag.clone(),
+            None => format!("{:x}", Md5::digest(&self.bytes)),
+        }
+    }
+}
+
 /// Where raw objects are read from, and how an object's identity (the `<etag>` of its app id)
 /// is told.
 #[derive(Debug, Clone)]
@@ -79,12 +101,9 @@ impl RawStores {
         }
     }
 
-    /// Reads one object: its identity and bytes, or `None` if it no longer exists (or, on S3,
-    /// no longer is the version its event named).
-    pub async fn fetch(
-        &self,
-        object: &ObjectRef,
-    ) -> Result<Option<(String, Bytes)>, BatchCleanError> {
+    /// Reads one object, or `None` if it no longer exists (or, on S3, no longer is the version
+    /// its event named).
+    pub async fn fetch(&self, object: &ObjectRef) -> Result<Option<Fetched>, BatchCleanError> {
         let store = self.store_for(&object.bucket)?;
         let read_err = |source| BatchCleanError::Read {
             bucket: object.bucket.clone(),
@@ -115,14 +134,7 @@ impl RawStores {
         };
         let meta_etag = result.meta.e_tag.clone();
         let bytes = result.bytes().await.map_err(read_err)?;
-        let etag = if fixed {
-            // A local object's identity is its content digest: computed off the runtime's
-            // threads, so the objects fetched at once are hashed in parallel.
-            let content = bytes.clone();
-            tokio::task::spawn_blocking(move || format!("{:x}", Md5::digest(&content)))
-                .await
-                .map_err(|e| BatchCleanError::Interrupted(e.to_string()))?
-        } else {
+        let etag = (!fixed).then(|| {
             object
                 .etag
                 .clone()
@@ -130,15 +142,15 @@ impl RawStores {
                 .unwrap_or_default()
                 .trim_matches('"')
                 .to_string()
-        };
-        Ok(Some((etag, bytes)))
+        });
+        Ok(Some(Fetched { etag, bytes }))
     }
 
     /// Reads the objects concurrently, keeping their order.
     pub async fn fetch_all(
         &self,
         objects: &[ObjectRef],
-    ) -> Result<Vec<Option<(String, Bytes)>>, BatchCleanError> {
+    ) -> Result<Vec<Option<Fetched>>, BatchCleanError> {
         let fetches: Vec<_> = objects.iter().map(|o| self.fetch(o)).collect();
         futures::stream::iter(fetches)
             .buffered(FETCH_CONCURRENCY)
