@@ -1,5 +1,6 @@
-//! The peer benchmark runs end to end (its figures are read by people, not asserted): every
-//! engine cleans every pin, and the table and ratios are printed.
+//! The benchmarks run end to end (their figures are read by people, not asserted): the peer
+//! benchmark cleans every pin in every engine, the stream benchmark runs the Lambda binary, and
+//! the queries benchmark runs every query in both engines with the same rows.
 
 mod common;
 
@@ -48,4 +49,30 @@ fn bench_stream_invokes_the_stream_clean_lambda_binary_once() {
         .find(|l| l.starts_with("stream-clean Lambda binary, one invocation: "))
         .unwrap_or_else(|| panic!("no Lambda binary figures in:\n{stdout}"));
     assert!(line.contains(" MB after start-up)"), "{line}");
+}
+
+/// The queries benchmark runs every query in DataFusion and in DuckDB over the same Parquet
+/// files, and both engines return the same number of rows for each.
+#[test]
+fn bench_queries_runs_every_query_in_datafusion_and_duckdb_with_the_same_rows() {
+    let python = std::env::var("PINPIPE_TEST_PYTHON").unwrap_or_else(|_| {
+        panic!("PINPIPE_TEST_PYTHON is not set: run the tests with scripts/test.sh, which installs duckdb in a venv")
+    });
+    let stdout = succeeded(
+        &pinpipe()
+            .args(["bench", "--only", "queries", "--query-posts", "2000"])
+            .args(["--python", &python])
+            .output_within_limit(),
+    );
+    assert!(stdout.contains("ratio: DataFusion takes "), "{stdout}");
+    assert!(!stdout.contains("not run"), "{stdout}");
+    assert!(!stdout.contains("row counts differ"), "{stdout}");
+    for query in lake::queries::QUERIES.iter() {
+        let line = format!("  {:<48} ", query.name);
+        assert!(
+            stdout.contains(&line),
+            "no figures for {} in:\n{stdout}",
+            query.name
+        );
+    }
 }
