@@ -187,6 +187,22 @@ struct Share<'a, T> {
     items: Vec<(Position, &'a T)>,
 }
 
+/// Each input's items for one table (those `items` picks), as shares; inputs with none left out.
+fn shares<'a, T>(
+    inputs: &'a [Input],
+    items: impl Fn(&'a Input) -> Vec<(Position, &'a T)>,
+) -> Vec<Share<'a, T>> {
+    inputs
+        .iter()
+        .map(|input| Share {
+            app_id: &input.app_id,
+            bookkeeping: input.bookkeeping,
+            items: items(input),
+        })
+        .filter(|s| !s.items.is_empty())
+        .collect()
+}
+
 /// What a commit writes: the items not committed yet and the `txn` actions recording them.
 struct Plan<'a, T> {
     pending: Vec<&'a T>,
@@ -288,20 +304,14 @@ impl Lake {
             [LakeTable::Pin, LakeTable::Geo, LakeTable::User]
                 .into_iter()
                 .map(|table| {
-                    let shares: Vec<Share<'_, LakeRow>> = inputs
-                        .iter()
-                        .map(|input| Share {
-                            app_id: &input.app_id,
-                            bookkeeping: input.bookkeeping,
-                            items: input
-                                .rows
-                                .iter()
-                                .filter(|r| LakeTable::of(r.row.record_type()) == table)
-                                .map(|r| (r.position, r))
-                                .collect(),
-                        })
-                        .filter(|s| !s.items.is_empty())
-                        .collect();
+                    let shares = shares(inputs, |input| {
+                        input
+                            .rows
+                            .iter()
+                            .filter(|r| LakeTable::of(r.row.record_type()) == table)
+                            .map(|r| (r.position, r))
+                            .collect()
+                    });
                     (table, shares)
                 })
                 .filter(|(_, shares)| !shares.is_empty())
@@ -342,15 +352,9 @@ impl Lake {
         if let Some((table, source)) = failed {
             return Err(AppendError::new(&report, table, source));
         }
-        let shares: Vec<Share<'_, QuarantineRow>> = inputs
-            .iter()
-            .map(|input| Share {
-                app_id: &input.app_id,
-                bookkeeping: input.bookkeeping,
-                items: input.quarantine.iter().map(|(p, q)| (*p, q)).collect(),
-            })
-            .filter(|s| !s.items.is_empty())
-            .collect();
+        let shares = shares(inputs, |input| {
+            input.quarantine.iter().map(|(p, q)| (*p, q)).collect()
+        });
         if !shares.is_empty() {
             let r = self
                 .commit_share(LakeTable::Quarantine, &shares, |rows| {

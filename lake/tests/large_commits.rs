@@ -34,7 +34,7 @@ async fn a_large_batch_is_written_as_one_file_per_core_with_every_row_once() {
 
     let table = lake.lake.load("user").await.unwrap();
     assert_eq!(table.version(), Some(1));
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = shared::parallel::cores();
     assert_eq!(table.get_file_uris().unwrap().count(), cores);
     assert_eq!(
         sorted_inds(&lake.lake, "user").await,

@@ -7,13 +7,14 @@ pub fn cores() -> usize {
 
 /// Applies `f` to `items` cut into at most `parts` contiguous runs of about equal length, each
 /// run on a thread of its own (the calling thread waits), and returns the results in the runs'
-/// order. With one part (or one item) `f` runs on the calling thread. A panic in `f` is
+/// order; the results may borrow from `items`. With one part (or one item) `f` runs on the
+/// calling thread. A panic in `f` is
 /// re-raised on the calling thread, as if `f` had been called there.
-pub fn map_chunks<T, R, F>(items: &[T], parts: usize, f: F) -> Vec<R>
+pub fn map_chunks<'a, T, R, F>(items: &'a [T], parts: usize, f: F) -> Vec<R>
 where
     T: Sync,
     R: Send,
-    F: Fn(&[T]) -> R + Sync,
+    F: Fn(&'a [T]) -> R + Sync,
 {
     if items.is_empty() {
         return Vec::new();

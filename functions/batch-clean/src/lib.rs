@@ -242,7 +242,7 @@ async fn clean_fetched(
         .iter()
         .map(|(_, f)| f.as_ref().map_or(0, |f| f.bytes.len()))
         .sum();
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = shared::parallel::cores();
     let share = total.div_ceil(cores.max(1)).max(1);
     let mut runs: Vec<Vec<FetchedObject>> = vec![Vec::new()];
     let mut bytes = 0;

@@ -114,10 +114,8 @@ fn plan(event: &KinesisEvent) -> (Vec<Input>, Vec<Targets<'_>>, StreamReport) {
     let mut inputs: Vec<Input> = Vec::new();
     let mut targets: Vec<Targets<'_>> = Vec::new();
     let records = &event.records;
-    let cleaned = clean_records(records, Utc::now());
-    for (n, (record, kept)) in records.iter().zip(cleaned).enumerate() {
+    for (n, (origin, kept)) in clean_records(records, Utc::now()).into_iter().enumerate() {
         report.counts.records_in += 1;
-        let origin = origin(record);
         let shard = (origin.stream, origin.shard);
         let slice = match shards.iter().position(|s| *s == shard) {
             Some(i) => i,
@@ -161,10 +159,10 @@ enum Kept {
 /// threads costs more than it saves.
 const PARALLEL_RECORDS: usize = 2_000;
 
-/// Cleans each record into the row that keeps it, in the records' order. Cleaning is most of
-/// an invocation's work and each record is independent, so a large batch is cleaned on every
-/// core.
-fn clean_records(records: &[KinesisEventRecord], now: DateTime<Utc>) -> Vec<Kept> {
+/// Cleans each record into the row that keeps it, with where it came from, in the records'
+/// order. Cleaning is most of an invocation's work and each record is independent, so a large
+/// batch is cleaned on every core.
+fn clean_records(records: &[KinesisEventRecord], now: DateTime<Utc>) -> Vec<(Origin<'_>, Kept)> {
     let parts = if records.len() >= PARALLEL_RECORDS {
         shared::parallel::cores()
     } else {
@@ -184,7 +182,8 @@ fn clean_records(records: &[KinesisEventRecord], now: DateTime<Utc>) -> Vec<Kept
                     rt
                 }
             };
-            kept.push(clean_one(record, &origin, record_type, now));
+            let row = clean_one(record, &origin, record_type, now);
+            kept.push((origin, row));
         }
         kept
     })
