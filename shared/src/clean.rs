@@ -143,6 +143,12 @@ pub fn clean_record(record_type: RecordType, bytes: &[u8]) -> Result<Cleaned, Re
     clean_object(record_type, &RawObject::parse(bytes)?)
 }
 
+/// [`clean_record`] for a record already known to be UTF-8 text (a line of an object checked
+/// as a whole): the same result, without checking the text again.
+pub fn clean_text(record_type: RecordType, text: &str) -> Result<Cleaned, RecordError> {
+    clean_object(record_type, &RawObject::parse_text(text)?)
+}
+
 /// Cleans one raw record given as a parsed JSON value.
 pub fn clean_value(record_type: RecordType, value: &Value) -> Result<Cleaned, RecordError> {
     clean_object(record_type, as_object(value)?)

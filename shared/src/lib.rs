@@ -15,5 +15,7 @@ pub mod parallel;
 pub mod record;
 pub mod route;
 
-pub use clean::{clean_record, clean_value, CleanGeo, CleanPin, CleanRow, CleanUser, Cleaned};
+pub use clean::{
+    clean_record, clean_text, clean_value, CleanGeo, CleanPin, CleanRow, CleanUser, Cleaned,
+};
 pub use record::{RawObject, RecordError, RecordType};

@@ -297,8 +297,23 @@ enum RawValue<'a> {
 impl<'a> RawObject<'a> {
     /// Parses JSON bytes that must hold one object, or says why they do not. Errors are those
     /// of [`parse_object`], word for word.
+    ///
+    /// Bytes that are valid UTF-8 as a whole are checked once and read as text: reading them
+    /// as bytes checks every string on its own, which cost more than the check of the whole.
     pub fn parse(bytes: &'a [u8]) -> Result<RawObject<'a>, RecordError> {
-        match serde_json::from_slice::<RawTop<'a>>(bytes) {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => RawObject::parse_text(text),
+            Err(_) => RawObject::read(serde_json::from_slice::<RawTop<'a>>(bytes)),
+        }
+    }
+
+    /// [`RawObject::parse`] for JSON known to be UTF-8.
+    pub fn parse_text(text: &'a str) -> Result<RawObject<'a>, RecordError> {
+        RawObject::read(serde_json::from_str::<RawTop<'a>>(text))
+    }
+
+    fn read(top: serde_json::Result<RawTop<'a>>) -> Result<RawObject<'a>, RecordError> {
+        match top {
             Ok(RawTop::Object(obj)) => Ok(obj),
             Ok(RawTop::Other(kind)) => Err(RecordError::NotAnObject(kind)),
             Err(e) => Err(RecordError::NotJson(e.to_string())),

@@ -343,6 +343,8 @@ pub fn clean_object(
     let record_type = record_type_of_key(&object.key);
     let source: std::sync::Arc<str> = object.key.as_str().into();
     let now = Utc::now();
+    // Checked as UTF-8 once for the whole object rather than string by string in each line.
+    let text = std::str::from_utf8(bytes).ok();
     let mut record = 0i64;
     for (n, line) in bytes.split(|b| *b == b'\n').enumerate() {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -357,7 +359,11 @@ pub fn clean_object(
         };
         record += 1;
         let cleaned = match &record_type {
-            Ok(rt) => shared::clean_record(*rt, line).map_err(|e| e.to_string()),
+            Ok(rt) => match text.and_then(|text| line_text(text, bytes, line)) {
+                Some(line) => shared::clean_text(*rt, line),
+                None => shared::clean_record(*rt, line),
+            }
+            .map_err(|e| e.to_string()),
             Err(e) => Err(format!("cannot tell the record type: {e}")),
         };
         match cleaned {
@@ -382,6 +388,13 @@ pub fn clean_object(
         }
     }
     input
+}
+
+/// `line`, a slice of `bytes`, as text: the same slice of `text`, which is `bytes` read as
+/// UTF-8. Lines end at ASCII bytes, so the slice always falls on character boundaries.
+fn line_text<'a>(text: &'a str, bytes: &[u8], line: &[u8]) -> Option<&'a str> {
+    let start = (line.as_ptr() as usize).checked_sub(bytes.as_ptr() as usize)?;
+    text.get(start..start + line.len())
 }
 
 #[cfg(test)]
