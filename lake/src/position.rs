@@ -47,7 +47,10 @@ impl Position {
                 break;
             }
             let start = end.saturating_sub(CHUNK_DIGITS);
-            *chunk = digits[start..end].parse().ok()?;
+            // At most 18 digits, all checked above: fits an i64.
+            *chunk = digits.as_bytes()[start..end]
+                .iter()
+                .fold(0i64, |n, d| n * 10 + i64::from(d - b'0'));
             end = start;
         }
         Some(Position(chunks))

@@ -169,18 +169,25 @@ fn clean_records(records: &[KinesisEventRecord], now: DateTime<Utc>) -> Vec<(Ori
         1
     };
     shared::parallel::map_chunks(records, parts, |run| {
-        // A batch comes from one stream: its record type is read from the name once.
-        let mut last: Option<(&str, Result<RecordType, String>)> = None;
+        // A batch comes from one stream: its name and record type are read from the first
+        // record's ARN and reused while the ARN stays the same.
+        let mut last: Option<(Option<&str>, &str, Result<RecordType, String>)> = None;
         let mut kept = Vec::with_capacity(run.len());
         for record in run {
-            let origin = origin(record);
-            let record_type = match &last {
-                Some((stream, rt)) if *stream == origin.stream => rt.clone(),
+            let arn = record.event_source_arn.as_deref();
+            let (stream, record_type) = match &last {
+                Some((a, stream, rt)) if *a == arn => (*stream, rt.clone()),
                 _ => {
-                    let rt = record_type_of_stream(origin.stream).map_err(|e| e.to_string());
-                    last = Some((origin.stream, rt.clone()));
-                    rt
+                    let stream = stream_of(arn);
+                    let rt = record_type_of_stream(stream).map_err(|e| e.to_string());
+                    last = Some((arn, stream, rt.clone()));
+                    (stream, rt)
                 }
+            };
+            let origin = Origin {
+                stream,
+                shard: shard_of(record),
+                sequence: record.kinesis.sequence_number.as_str(),
             };
             let row = clean_one(record, &origin, record_type, now);
             kept.push((origin, row));
@@ -206,10 +213,19 @@ fn clean_one(
         );
         Position::default()
     });
-    let source = format!(
-        "kinesis:{}/{}/{}",
-        origin.stream, origin.shard, origin.sequence
+    let mut source = String::with_capacity(
+        "kinesis://".len() + origin.stream.len() + origin.shard.len() + origin.sequence.len(),
     );
+    for part in [
+        "kinesis:",
+        origin.stream,
+        "/",
+        origin.shard,
+        "/",
+        origin.sequence,
+    ] {
+        source.push_str(part);
+    }
     let data = &record.kinesis.data.0;
     let cleaned = match &record_type {
         Err(e) => Err(format!("cannot tell the record type: {e}")),
@@ -257,22 +273,19 @@ pub fn failures<'a>(targets: &[Targets<'a>], error: &AppendError) -> (Vec<&'a st
     (failed, handed_back)
 }
 
-fn origin(record: &KinesisEventRecord) -> Origin<'_> {
-    let stream = record
-        .event_source_arn
-        .as_deref()
-        .and_then(|arn| arn.rsplit_once(":stream/").map(|(_, name)| name))
-        .unwrap_or("unknown-stream");
-    let shard = record
+/// The stream an event source ARN names (`…:stream/<name>`).
+fn stream_of(arn: Option<&str>) -> &str {
+    arn.and_then(|arn| arn.rsplit_once(":stream/").map(|(_, name)| name))
+        .unwrap_or("unknown-stream")
+}
+
+/// The shard a record came from: its event id is `<shard id>:<sequence number>`.
+fn shard_of(record: &KinesisEventRecord) -> &str {
+    record
         .event_id
         .as_deref()
         .and_then(|id| id.split_once(':').map(|(shard, _)| shard))
-        .unwrap_or("unknown-shard");
-    Origin {
-        stream,
-        shard,
-        sequence: record.kinesis.sequence_number.as_str(),
-    }
+        .unwrap_or("unknown-shard")
 }
 
 /// Cleans a record's data: the JSON object itself or, when a client base64-encoded the JSON
