@@ -316,12 +316,13 @@ impl Lake {
                 })
                 .filter(|(_, shares)| !shares.is_empty())
                 .collect();
+        let tables = data.len();
         let commits = data.iter().map(|(table, shares)| async move {
             let table = *table;
             let committed = self
                 .commit_share(table, shares, |rows| {
-                    let (unique, duplicates) = distinct_rows(rows);
-                    let parts = file_parts(unique.len());
+                    let (unique, duplicates) = distinct_rows(rows, file_parts(rows.len(), tables));
+                    let parts = file_parts(unique.len(), tables);
                     let batches = shared::parallel::map_chunks(&unique, parts, |part| {
                         data_batch(table, part, ingested_at)
                     })
@@ -529,11 +530,22 @@ fn writer_properties(table: LakeTable) -> WriterProperties {
 /// Rows from which one commit's batch is written as several files in parallel.
 const PARALLEL_WRITE_ROWS: usize = 50_000;
 
-/// How many files a commit of `rows` data rows writes: one per core for a large commit, so
-/// its Arrow batches are built and encoded in parallel; one for a small one, since many small
-/// files cost readers more than the parallel work saves.
-fn file_parts(rows: usize) -> usize {
-    if rows >= PARALLEL_WRITE_ROWS {
+/// Rows from which the batch of a commit that is the append's only data commit (a Kinesis
+/// batch of one stream) is written as several files in parallel: with no other table's commit
+/// to run beside it, one file would leave every core but one idle while it is encoded.
+const PARALLEL_WRITE_ROWS_ALONE: usize = 8_000;
+
+/// How many files a commit of `rows` data rows writes, when `tables` data tables are committed
+/// at once: one per core for a large commit, so its Arrow batches are built and encoded in
+/// parallel; one for a small one, since many small files cost readers more than the parallel
+/// work saves.
+fn file_parts(rows: usize, tables: usize) -> usize {
+    let threshold = if tables == 1 {
+        PARALLEL_WRITE_ROWS_ALONE
+    } else {
+        PARALLEL_WRITE_ROWS
+    };
+    if rows >= threshold {
         shared::parallel::cores()
     } else {
         1
@@ -562,9 +574,9 @@ fn fast_set<T>(capacity: usize) -> FastSet<T> {
 /// The distinct rows (first occurrence kept, in order) and how many duplicates were dropped.
 /// The rows are hashed on every core for a large commit; equal hashes are then told apart by
 /// comparing the rows themselves.
-fn distinct_rows<'a>(rows: &[&'a LakeRow]) -> (Vec<SourcedRow<'a>>, usize) {
+fn distinct_rows<'a>(rows: &[&'a LakeRow], parts: usize) -> (Vec<SourcedRow<'a>>, usize) {
     let state = foldhash::fast::RandomState::default();
-    let hashes: Vec<u64> = shared::parallel::map_chunks(rows, file_parts(rows.len()), |part| {
+    let hashes: Vec<u64> = shared::parallel::map_chunks(rows, parts, |part| {
         part.iter()
             .map(|r| state.hash_one(&r.row))
             .collect::<Vec<_>>()

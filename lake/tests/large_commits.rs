@@ -60,3 +60,53 @@ async fn duplicates_spread_over_a_large_commit_are_written_once() {
         (0..30_000).collect::<Vec<_>>()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_only_table_of_an_append_is_written_on_every_core_from_fewer_rows() {
+    // 10,000 rows of one table (a Kinesis batch of one stream): nothing else is being
+    // committed, so the batch is split over the cores.
+    let lake = TempLake::new();
+    let report = append_users(&lake, 10_000, |ind| {
+        format!(r#"{{"ind": {ind}, "first_name": "u{ind}", "age": 30}}"#)
+    })
+    .await;
+    assert_eq!(report.rows_written(), 10_000);
+    let table = lake.lake.load("user").await.unwrap();
+    assert_eq!(
+        table.get_file_uris().unwrap().count(),
+        shared::parallel::cores()
+    );
+    assert_eq!(
+        sorted_inds(&lake.lake, "user").await,
+        (0..10_000).collect::<Vec<_>>()
+    );
+
+    // The same number of rows over two tables written side by side: one file each.
+    let lake = TempLake::new();
+    let rows = |record_type, key: &str| -> Vec<LakeRow> {
+        (0..10_000i64)
+            .map(|i| LakeRow {
+                position: Position::from_int(i + 1),
+                source: "test".into(),
+                row: shared::clean_record(record_type, format!(r#"{{"{key}": {i}}}"#).as_bytes())
+                    .unwrap()
+                    .row,
+            })
+            .collect()
+    };
+    let input = Input {
+        app_id: "test:two".into(),
+        rows: [
+            rows(shared::RecordType::User, "ind"),
+            rows(shared::RecordType::Geo, "ind"),
+        ]
+        .concat(),
+        ..Input::default()
+    };
+    let report = lake.lake.append(&[input]).await.unwrap();
+    assert_eq!(report.rows_written(), 20_000);
+    for table in ["user", "geo"] {
+        let table = lake.lake.load(table).await.unwrap();
+        assert_eq!(table.get_file_uris().unwrap().count(), 1);
+    }
+}
