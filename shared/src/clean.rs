@@ -140,13 +140,13 @@ pub struct Cleaned {
 
 /// Cleans one raw record given as JSON bytes.
 pub fn clean_record(record_type: RecordType, bytes: &[u8]) -> Result<Cleaned, RecordError> {
-    clean_object(record_type, &RawObject::parse(bytes)?)
+    clean_object(record_type, &RawObject::parse_for(record_type, bytes)?)
 }
 
 /// [`clean_record`] for a record already known to be UTF-8 text (a line of an object checked
 /// as a whole): the same result, without checking the text again.
 pub fn clean_text(record_type: RecordType, text: &str) -> Result<Cleaned, RecordError> {
-    clean_object(record_type, &RawObject::parse_text(text)?)
+    clean_object(record_type, &RawObject::parse_text_for(record_type, text)?)
 }
 
 /// Cleans one raw record given as a parsed JSON value.

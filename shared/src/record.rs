@@ -281,8 +281,20 @@ impl JsonObject for Map<String, Value> {
 /// from the input unless they hold escapes, and nested arrays and objects are skipped. Reading
 /// a record this way allocates a fraction of what building a [`Value`] does, which is most of
 /// the cost of cleaning.
+///
+/// Parsed for a record type ([`RawObject::parse_for`]), the values of the keys its reader
+/// looks up are kept in slots in the order of [`RecordType::keys`], so reading a field is an
+/// index rather than a search of every key; other keys are kept in a list, so any key can
+/// still be read.
 #[derive(Debug, Default)]
-pub struct RawObject<'a>(Vec<(Cow<'a, str>, RawValue<'a>)>);
+pub struct RawObject<'a> {
+    keys: &'static [&'static str],
+    known: [Option<RawValue<'a>>; MAX_KEYS],
+    others: Vec<(Cow<'a, str>, RawValue<'a>)>,
+}
+
+/// The most keys a record type's reader looks up.
+const MAX_KEYS: usize = 12;
 
 #[derive(Debug)]
 enum RawValue<'a> {
@@ -294,22 +306,69 @@ enum RawValue<'a> {
     Object,
 }
 
+impl RecordType {
+    /// The keys the reader of this type ([`PinRecord::from_object`] and the others) looks up.
+    pub fn keys(self) -> &'static [&'static str] {
+        const PIN: [&str; 12] = [
+            "index",
+            "unique_id",
+            "title",
+            "description",
+            "poster_name",
+            "follower_count",
+            "tag_list",
+            "is_image_or_video",
+            "image_src",
+            "downloaded",
+            "save_location",
+            "category",
+        ];
+        const GEO: [&str; 5] = ["ind", "timestamp", "latitude", "longitude", "country"];
+        const USER: [&str; 5] = ["ind", "first_name", "last_name", "age", "date_joined"];
+        match self {
+            RecordType::Pin => &PIN,
+            RecordType::Geo => &GEO,
+            RecordType::User => &USER,
+        }
+    }
+}
+
 impl<'a> RawObject<'a> {
     /// Parses JSON bytes that must hold one object, or says why they do not. Errors are those
     /// of [`parse_object`], word for word.
+    pub fn parse(bytes: &'a [u8]) -> Result<RawObject<'a>, RecordError> {
+        RawObject::parse_keyed(bytes, &[])
+    }
+
+    /// [`RawObject::parse`] for a record of `record_type`, whose fields are then read by index.
     ///
     /// Bytes that are valid UTF-8 as a whole are checked once and read as text: reading them
     /// as bytes checks every string on its own, which cost more than the check of the whole.
-    pub fn parse(bytes: &'a [u8]) -> Result<RawObject<'a>, RecordError> {
-        match std::str::from_utf8(bytes) {
-            Ok(text) => RawObject::parse_text(text),
-            Err(_) => RawObject::read(serde_json::from_slice::<RawTop<'a>>(bytes)),
-        }
+    pub fn parse_for(
+        record_type: RecordType,
+        bytes: &'a [u8],
+    ) -> Result<RawObject<'a>, RecordError> {
+        RawObject::parse_keyed(bytes, record_type.keys())
     }
 
-    /// [`RawObject::parse`] for JSON known to be UTF-8.
-    pub fn parse_text(text: &'a str) -> Result<RawObject<'a>, RecordError> {
-        RawObject::read(serde_json::from_str::<RawTop<'a>>(text))
+    /// [`RawObject::parse_for`] for JSON known to be UTF-8.
+    pub fn parse_text_for(
+        record_type: RecordType,
+        text: &'a str,
+    ) -> Result<RawObject<'a>, RecordError> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        RawObject::read(read_top(&mut de, record_type.keys()))
+    }
+
+    fn parse_keyed(
+        bytes: &'a [u8],
+        keys: &'static [&'static str],
+    ) -> Result<RawObject<'a>, RecordError> {
+        let top = match std::str::from_utf8(bytes) {
+            Ok(text) => read_top(&mut serde_json::Deserializer::from_str(text), keys),
+            Err(_) => read_top(&mut serde_json::Deserializer::from_slice(bytes), keys),
+        };
+        RawObject::read(top)
     }
 
     fn read(top: serde_json::Result<RawTop<'a>>) -> Result<RawObject<'a>, RecordError> {
@@ -319,37 +378,68 @@ impl<'a> RawObject<'a> {
             Err(e) => Err(RecordError::NotJson(e.to_string())),
         }
     }
+
+    /// Keeps `value` as the value of `key` (a later value of the same key replaces it).
+    fn insert(&mut self, key: Cow<'a, str>, value: RawValue<'a>) {
+        match self.keys.iter().position(|k| *k == key) {
+            Some(slot) => self.known[slot] = Some(value),
+            None => self.others.push((key, value)),
+        }
+    }
+}
+
+/// Reads one top-level JSON value and checks that nothing follows it, as
+/// `serde_json::from_str` and `from_slice` do (so their errors are the same, word for word).
+fn read_top<'de, R: serde_json::de::Read<'de>>(
+    de: &mut serde_json::Deserializer<R>,
+    keys: &'static [&'static str],
+) -> serde_json::Result<RawTop<'de>> {
+    let top = match de::DeserializeSeed::deserialize(RawVisitor { top: Some(keys) }, &mut *de)? {
+        Visited::Top(top) => top,
+        Visited::Value(_) => RawTop::Other("a value"),
+    };
+    de.end()?;
+    Ok(top)
 }
 
 impl JsonObject for RawObject<'_> {
     fn field(&self, key: &str) -> Option<FieldValue<'_>> {
-        self.0
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| match v {
-                RawValue::Null => FieldValue::Null,
-                RawValue::Bool => FieldValue::Bool,
-                RawValue::Number(n) => FieldValue::Number(n.clone()),
-                RawValue::String(s) => FieldValue::String(s),
-                RawValue::Array => FieldValue::Array,
-                RawValue::Object => FieldValue::Object,
-            })
+        let value = match self.keys.iter().position(|k| *k == key) {
+            Some(slot) => self.known[slot].as_ref(),
+            None => self
+                .others
+                .iter()
+                .rev()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v),
+        };
+        value.map(|v| match v {
+            RawValue::Null => FieldValue::Null,
+            RawValue::Bool => FieldValue::Bool,
+            RawValue::Number(n) => FieldValue::Number(n.clone()),
+            RawValue::String(s) => FieldValue::String(s),
+            RawValue::Array => FieldValue::Array,
+            RawValue::Object => FieldValue::Object,
+        })
     }
 }
 
 /// The top level of a raw record: an object, or the JSON type found instead.
+// The object is moved once per record; boxing it would cost an allocation per record.
+#[allow(clippy::large_enum_variant)]
 enum RawTop<'a> {
     Object(RawObject<'a>),
     Other(&'static str),
 }
 
-/// Reads one JSON value into a [`RawValue`] (`top == false`) or a [`RawTop`] (`top == true`).
+/// Reads one JSON value into a [`RawValue`] (`top: None`) or a [`RawTop`] (`top: Some(keys)`,
+/// with the keys whose values get slots).
 struct RawVisitor {
-    top: bool,
+    top: Option<&'static [&'static str]>,
 }
 
 /// What [`RawVisitor`] read: a top-level object or a field's value.
+#[allow(clippy::large_enum_variant)]
 enum Visited<'a> {
     Top(RawTop<'a>),
     Value(RawValue<'a>),
@@ -357,7 +447,7 @@ enum Visited<'a> {
 
 impl RawVisitor {
     fn scalar<'a>(&self, kind: &'static str, value: RawValue<'a>) -> Visited<'a> {
-        if self.top {
+        if self.top.is_some() {
             Visited::Top(RawTop::Other(kind))
         } else {
             Visited::Value(value)
@@ -402,19 +492,22 @@ impl<'de> Visitor<'de> for RawVisitor {
         Ok(self.scalar("an array", RawValue::Array))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        if !self.top {
+        let Some(keys) = self.top else {
             while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
             return Ok(Visited::Value(RawValue::Object));
-        }
-        let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(16));
+        };
+        let mut object = RawObject {
+            keys,
+            ..RawObject::default()
+        };
         while let Some(RawKey(key)) = map.next_key()? {
-            let value = match map.next_value_seed(RawVisitor { top: false })? {
+            let value = match map.next_value_seed(RawVisitor { top: None })? {
                 Visited::Value(v) => v,
                 Visited::Top(_) => RawValue::Null,
             };
-            fields.push((key, value));
+            object.insert(key, value);
         }
-        Ok(Visited::Top(RawTop::Object(RawObject(fields))))
+        Ok(Visited::Top(RawTop::Object(object)))
     }
 }
 
@@ -423,15 +516,6 @@ impl<'de> de::DeserializeSeed<'de> for RawVisitor {
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
-    }
-}
-
-impl<'de> de::Deserialize<'de> for RawTop<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match d.deserialize_any(RawVisitor { top: true })? {
-            Visited::Top(top) => Ok(top),
-            Visited::Value(_) => Ok(RawTop::Other("a value")),
-        }
     }
 }
 
@@ -718,6 +802,9 @@ mod tests {
             let via_value = parse_object(bytes).and_then(|obj| UserRecord::from_object(&obj));
             let direct = RawObject::parse(bytes).and_then(|obj| UserRecord::from_object(&obj));
             assert_eq!(direct, via_value, "{}", String::from_utf8_lossy(bytes));
+            let keyed = RawObject::parse_for(RecordType::User, bytes)
+                .and_then(|obj| UserRecord::from_object(&obj));
+            assert_eq!(keyed, via_value, "{}", String::from_utf8_lossy(bytes));
         }
         let pin = br#"{"index": 5, "follower_count": 12000, "title": "t\n", "downloaded": "1"}"#;
         assert_eq!(
@@ -729,6 +816,41 @@ mod tests {
             RawObject::parse(geo).and_then(|o| GeoRecord::from_object(&o)),
             parse_object(geo).and_then(|o| GeoRecord::from_object(&o))
         );
+    }
+
+    #[test]
+    fn every_key_a_reader_looks_up_has_a_slot() {
+        /// An object holding only the key field, that notes every key looked up.
+        struct Recorder(&'static str, std::cell::RefCell<Vec<String>>);
+        impl JsonObject for Recorder {
+            fn field(&self, key: &str) -> Option<FieldValue<'_>> {
+                self.1.borrow_mut().push(key.to_string());
+                (key == self.0).then(|| FieldValue::Number(1.into()))
+            }
+        }
+        for record_type in RecordType::ALL {
+            let recorder = Recorder(record_type.key_field(), Default::default());
+            let read = match record_type {
+                RecordType::Pin => PinRecord::from_object(&recorder).map(drop),
+                RecordType::Geo => GeoRecord::from_object(&recorder).map(drop),
+                RecordType::User => UserRecord::from_object(&recorder).map(drop),
+            };
+            assert_eq!(read, Ok(()), "{record_type}");
+            assert_eq!(*recorder.1.borrow(), record_type.keys(), "{record_type}");
+            assert!(record_type.keys().len() <= MAX_KEYS);
+            // A record with every key keeps them all in slots.
+            let json = format!(
+                "{{{}}}",
+                record_type
+                    .keys()
+                    .iter()
+                    .map(|k| format!("\"{k}\": null"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let obj = RawObject::parse_for(record_type, json.as_bytes()).unwrap();
+            assert!(obj.others.is_empty(), "{record_type}: {:?}", obj.others);
+        }
     }
 
     #[test]
