@@ -80,6 +80,46 @@ pub struct Input {
     pub rows: Vec<LakeRow>,
     /// Quarantined records with their positions.
     pub quarantine: Vec<(Position, QuarantineRow)>,
+    /// The app id an earlier release named the same input by, if it named it differently: a
+    /// table that holds nothing under `app_id` but holds that id counts what it holds as
+    /// this input's (and what this input adds is recorded under `app_id`).
+    pub earlier_app_id: Option<EarlierAppId>,
+}
+
+/// The app id an earlier release gave an input, told lazily: it is taken (e.g. a digest of the
+/// input's bytes) only when a table holds an app id that starts with its prefix, which a table
+/// written only by this release never does.
+#[derive(Clone)]
+pub struct EarlierAppId {
+    prefix: String,
+    id: Arc<std::sync::OnceLock<String>>,
+    rest: Arc<dyn Fn() -> String + Send + Sync>,
+}
+
+impl EarlierAppId {
+    /// The app id `prefix` followed by what `rest` returns, computed at most once.
+    pub fn new(prefix: String, rest: impl Fn() -> String + Send + Sync + 'static) -> Self {
+        EarlierAppId {
+            prefix,
+            id: Arc::default(),
+            rest: Arc::new(rest),
+        }
+    }
+
+    /// The whole app id.
+    pub fn id(&self) -> &str {
+        self.id
+            .get_or_init(|| format!("{}{}", self.prefix, (self.rest)()))
+    }
+}
+
+impl std::fmt::Debug for EarlierAppId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EarlierAppId")
+            .field("prefix", &self.prefix)
+            .field("id", &self.id.get())
+            .finish()
+    }
 }
 
 /// What one table's commit did.
@@ -183,6 +223,7 @@ impl std::ops::AddAssign<&CleanCounts> for CleanCounts {
 /// One table's share of the inputs: per app id, its items for this table.
 struct Share<'a, T> {
     app_id: &'a str,
+    earlier: Option<&'a EarlierAppId>,
     bookkeeping: Bookkeeping,
     items: Vec<(Position, &'a T)>,
 }
@@ -196,6 +237,7 @@ fn shares<'a, T>(
         .iter()
         .map(|input| Share {
             app_id: &input.app_id,
+            earlier: input.earlier_app_id.as_ref(),
             bookkeeping: input.bookkeeping,
             items: items(input),
         })
@@ -223,16 +265,17 @@ fn plan<'a, T>(
 ) -> Plan<'a, T> {
     let mut by_app: BTreeMap<&str, Share<'a, T>> = BTreeMap::new();
     for share in shares {
-        by_app
-            .entry(share.app_id)
-            .or_insert_with(|| Share {
-                app_id: share.app_id,
-                bookkeeping: share.bookkeeping,
-                items: Vec::new(),
-            })
-            .items
-            .extend(share.items.iter().copied());
+        let merged = by_app.entry(share.app_id).or_insert_with(|| Share {
+            app_id: share.app_id,
+            earlier: None,
+            bookkeeping: share.bookkeeping,
+            items: Vec::new(),
+        });
+        merged.earlier = merged.earlier.or(share.earlier);
+        merged.items.extend(share.items.iter().copied());
     }
+    // The prefixes of the earlier app ids the table holds, read once and only if needed.
+    let mut earlier_prefixes: Option<HashSet<&str>> = None;
     let mut out = Plan {
         pending: Vec::new(),
         txns: Vec::new(),
@@ -242,6 +285,7 @@ fn plan<'a, T>(
     let version = |id: &str| committed.version(id);
     for Share {
         app_id,
+        earlier,
         bookkeeping,
         items,
     } in by_app.into_values()
@@ -249,7 +293,15 @@ fn plan<'a, T>(
         let mut seen: FastSet<Position> = fast_set(items.len());
         match bookkeeping {
             Bookkeeping::Watermark => {
-                let mark = Position::from_transactions(app_id, version);
+                let mark = Position::from_transactions(app_id, version).or_else(|| {
+                    let earlier = earlier?;
+                    let prefixes =
+                        earlier_prefixes.get_or_insert_with(|| committed.app_id_prefixes());
+                    if !prefixes.contains(earlier.prefix.as_str()) {
+                        return None;
+                    }
+                    Position::from_transactions(earlier.id(), version)
+                });
                 let mut high: Option<Position> = None;
                 for (p, item) in items {
                     if mark.is_some_and(|c| p <= c) {
@@ -609,6 +661,7 @@ mod tests {
     ) -> Share<'a, u32> {
         Share {
             app_id,
+            earlier: None,
             bookkeeping,
             items: items
                 .iter()

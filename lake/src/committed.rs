@@ -31,6 +31,15 @@ impl CommittedTransactions {
         self.versions.get(app_id).copied()
     }
 
+    /// Every application id's prefix up to and including its last `@` (the part before the
+    /// content's identity in `s3:<key>@<etag>`), for ids that have one.
+    pub fn app_id_prefixes(&self) -> std::collections::HashSet<&str> {
+        self.versions
+            .keys()
+            .filter_map(|id| id.rfind('@').map(|at| &id[..=at]))
+            .collect()
+    }
+
     /// How many application ids the log holds.
     pub fn len(&self) -> usize {
         self.versions.len()

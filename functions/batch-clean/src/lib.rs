@@ -287,15 +287,19 @@ fn clean_run(run: Vec<FetchedObject>) -> (Vec<Input>, BatchReport) {
             continue;
         };
         report.objects += 1;
-        let (etag, bytes) = (fetched.identity(), fetched.bytes);
-        let input = match objects::decoded(&object.key, &bytes) {
+        let etag = fetched.identity();
+        let bytes = &fetched.bytes;
+        let mut input = match objects::decoded(&object.key, bytes) {
             Ok(text) => clean_object(&object, &etag, &text, &mut report),
             Err(error) => {
                 // Not readable as a whole (a corrupt gzip stream): kept as it is, to replay.
                 report.counts.records_in += 1;
-                unreadable_object(&object, &etag, &bytes, error)
+                unreadable_object(&object, &etag, bytes, error)
             }
         };
+        if input.bookkeeping == Bookkeeping::Watermark {
+            input.earlier_app_id = fetched.earlier_app_id(&object.key);
+        }
         inputs.push(input);
     }
     (inputs, report)

@@ -6,12 +6,13 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use bytes::Bytes;
 use chrono::Utc;
 use futures::{StreamExt, TryStreamExt};
-use lake::QuarantineRow;
+use lake::{EarlierAppId, QuarantineRow};
 use md5::{Digest, Md5};
 use object_store::path::Path;
 use object_store::{GetOptions, ObjectStore};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use twox_hash::XxHash3_128;
 
 /// Objects fetched concurrently per invocation.
 const FETCH_CONCURRENCY: usize = 8;
@@ -40,14 +41,28 @@ pub struct Fetched {
 
 impl Fetched {
     /// The object's identity, the `<etag>` of its app id: its S3 ETag or, for a local
-    /// object, the MD5 of its bytes (as S3's ETag of a single PUT is). The digest is taken
+    /// object, `xxh3-` and the 128-bit XXH3 digest of its bytes in hex. The digest is taken
     /// here rather than while reading so that it runs on the cleaning threads, spread over the
     /// cores with the cleaning.
     pub fn identity(&self) -> String {
         match &self.etag {
             Some(etag) => etag.clone(),
-            None => format!("{:x}", Md5::digest(&self.bytes)),
+            None => format!("xxh3-{:032x}", XxHash3_128::oneshot(&self.bytes)),
         }
+    }
+
+    /// For a local object, the app id earlier releases named it by: `s3:<key>@` and the MD5
+    /// of its bytes. The MD5 is taken only if a table holds an app id of the same key, so a
+    /// lake those releases wrote does not take in its objects a second time, and any other
+    /// lake costs nothing.
+    pub fn earlier_app_id(&self, key: &str) -> Option<EarlierAppId> {
+        if self.etag.is_some() {
+            return None;
+        }
+        let bytes = self.bytes.clone();
+        Some(EarlierAppId::new(format!("s3:{key}@"), move || {
+            format!("{:x}", Md5::digest(&bytes))
+        }))
     }
 }
 
@@ -57,8 +72,9 @@ impl Fetched {
 pub enum RawStores {
     /// One fixed store for every bucket: a local directory on the embedded default. Its ETags
     /// come from the file's inode, size and time, which change when the same bytes are copied
-    /// or rewritten, so an object's identity is the MD5 of its bytes (as S3's ETag of a single
-    /// PUT is): a copied raw tree, or a file written again unchanged, is not ingested twice.
+    /// or rewritten, so an object's identity is a digest of its bytes (as an S3 ETag names an
+    /// object's content): a copied raw tree, or a file written again unchanged, is not ingested
+    /// twice.
     Fixed(Arc<dyn ObjectStore>),
     /// S3, a client per bucket, built on first use from the AWS environment. An object named
     /// by an event with an ETag is read at that version (`If-Match`): if the key was overwritten

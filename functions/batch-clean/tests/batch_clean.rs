@@ -466,6 +466,64 @@ async fn process_re_ingests_unchanged_local_objects_whose_file_identity_changed(
     }
 }
 
+/// A lake written by an earlier release, which named a local object `s3:<key>@<MD5 of its
+/// bytes>`: its objects are recognised, so running over the same landing again adds nothing,
+/// and new objects still land.
+#[tokio::test]
+async fn a_lake_that_named_local_objects_by_their_md5_does_not_take_them_in_again() {
+    use md5::{Digest, Md5};
+    let env = Landing::new();
+    let key = |table: &str| format!("topics/0a5e6ec37a2f.{table}/dt=2026-11-28/{table}.ndjson");
+    let mut earlier = Vec::new();
+    let mut report = BatchReport::default();
+    for table in ["pin", "geo", "user"] {
+        let body = fixture_lines(table).join("\n") + "\n";
+        env.put_raw(&key(table), &body).await;
+        let object = batch_clean::objects::ObjectRef {
+            bucket: BUCKET.into(),
+            key: key(table),
+            etag: None,
+            size: None,
+        };
+        let md5 = format!("{:x}", Md5::digest(body.as_bytes()));
+        let input = batch_clean::clean_object(&object, &md5, body.as_bytes(), &mut report);
+        assert_eq!(input.app_id, format!("s3:{}@{md5}", key(table)));
+        earlier.push(input);
+    }
+    let written = env.deps.lake.append(&earlier).await.unwrap();
+    assert_eq!(written.rows_written(), 23);
+
+    let report = env.clean_landed().await;
+    assert_eq!(
+        (report.counts.rows_written, report.counts.already_committed),
+        (0, 23)
+    );
+    for table in ["pin", "geo", "user"] {
+        assert_eq!(
+            spec_rows(&env.deps.lake, table).await,
+            expected_clean(table)
+        );
+    }
+
+    // The same key with other bytes is another object (as an overwritten S3 object is): its
+    // rows land, once.
+    let mut lines = fixture_lines("user");
+    let users = lines.len();
+    lines.push(r#"{"ind": 999999, "first_name": "New", "last_name": "User", "age": 30, "date_joined": "2020-01-01T00:00:00"}"#.to_string());
+    env.put_raw(&key("user"), &(lines.join("\n") + "\n")).await;
+    let report = env.clean_landed().await;
+    assert_eq!(
+        (report.counts.rows_written, report.counts.already_committed),
+        (users + 1, 23 - users)
+    );
+    assert!(sorted_inds(&env.deps.lake, "user").await.contains(&999999));
+    let again = env.clean_landed().await;
+    assert_eq!(
+        (again.counts.rows_written, again.counts.already_committed),
+        (0, 23 + 1)
+    );
+}
+
 async fn put_bytes(env: &Landing, key: &str, bytes: Vec<u8>) {
     use object_store::ObjectStoreExt;
     env.store
