@@ -81,45 +81,9 @@ pub struct Input {
     /// Quarantined records with their positions.
     pub quarantine: Vec<(Position, QuarantineRow)>,
     /// The app id an earlier release named the same input by, if it named it differently: a
-    /// table that holds nothing under `app_id` but holds that id counts what it holds as
-    /// this input's (and what this input adds is recorded under `app_id`).
-    pub earlier_app_id: Option<EarlierAppId>,
-}
-
-/// The app id an earlier release gave an input, told lazily: it is taken (e.g. a digest of the
-/// input's bytes) only when a table holds an app id that starts with its prefix, which a table
-/// written only by this release never does.
-#[derive(Clone)]
-pub struct EarlierAppId {
-    prefix: String,
-    id: Arc<std::sync::OnceLock<String>>,
-    rest: Arc<dyn Fn() -> String + Send + Sync>,
-}
-
-impl EarlierAppId {
-    /// The app id `prefix` followed by what `rest` returns, computed at most once.
-    pub fn new(prefix: String, rest: impl Fn() -> String + Send + Sync + 'static) -> Self {
-        EarlierAppId {
-            prefix,
-            id: Arc::default(),
-            rest: Arc::new(rest),
-        }
-    }
-
-    /// The whole app id.
-    pub fn id(&self) -> &str {
-        self.id
-            .get_or_init(|| format!("{}{}", self.prefix, (self.rest)()))
-    }
-}
-
-impl std::fmt::Debug for EarlierAppId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EarlierAppId")
-            .field("prefix", &self.prefix)
-            .field("id", &self.id.get())
-            .finish()
-    }
+    /// table that holds nothing under `app_id` but holds this id counts what it holds as this
+    /// input's (and what this input adds is recorded under `app_id`).
+    pub earlier_app_id: Option<String>,
 }
 
 /// What one table's commit did.
@@ -223,7 +187,7 @@ impl std::ops::AddAssign<&CleanCounts> for CleanCounts {
 /// One table's share of the inputs: per app id, its items for this table.
 struct Share<'a, T> {
     app_id: &'a str,
-    earlier: Option<&'a EarlierAppId>,
+    earlier: Option<&'a str>,
     bookkeeping: Bookkeeping,
     items: Vec<(Position, &'a T)>,
 }
@@ -237,7 +201,7 @@ fn shares<'a, T>(
         .iter()
         .map(|input| Share {
             app_id: &input.app_id,
-            earlier: input.earlier_app_id.as_ref(),
+            earlier: input.earlier_app_id.as_deref(),
             bookkeeping: input.bookkeeping,
             items: items(input),
         })
@@ -263,19 +227,11 @@ fn plan<'a, T>(
     committed: &CommittedTransactions,
     now_ms: i64,
 ) -> Plan<'a, T> {
-    let mut by_app: BTreeMap<&str, Share<'a, T>> = BTreeMap::new();
+    // Shares grouped by app id, in app id order; most app ids have one share.
+    let mut by_app: BTreeMap<&str, Vec<&Share<'a, T>>> = BTreeMap::new();
     for share in shares {
-        let merged = by_app.entry(share.app_id).or_insert_with(|| Share {
-            app_id: share.app_id,
-            earlier: None,
-            bookkeeping: share.bookkeeping,
-            items: Vec::new(),
-        });
-        merged.earlier = merged.earlier.or(share.earlier);
-        merged.items.extend(share.items.iter().copied());
+        by_app.entry(share.app_id).or_default().push(share);
     }
-    // The prefixes of the earlier app ids the table holds, read once and only if needed.
-    let mut earlier_prefixes: Option<HashSet<&str>> = None;
     let mut out = Plan {
         pending: Vec::new(),
         txns: Vec::new(),
@@ -283,30 +239,23 @@ fn plan<'a, T>(
         repeated: 0,
     };
     let version = |id: &str| committed.version(id);
-    for Share {
-        app_id,
-        earlier,
-        bookkeeping,
-        items,
-    } in by_app.into_values()
-    {
-        let mut seen: FastSet<Position> = fast_set(items.len());
-        match bookkeeping {
+    for (app_id, group) in by_app {
+        let items = || group.iter().flat_map(|s| s.items.iter().copied());
+        let earlier = group.iter().find_map(|s| s.earlier);
+        let count = group.iter().map(|s| s.items.len()).sum();
+        match group[0].bookkeeping {
             Bookkeeping::Watermark => {
-                let mark = Position::from_transactions(app_id, version).or_else(|| {
-                    let earlier = earlier?;
-                    let prefixes =
-                        earlier_prefixes.get_or_insert_with(|| committed.app_id_prefixes());
-                    if !prefixes.contains(earlier.prefix.as_str()) {
-                        return None;
-                    }
-                    Position::from_transactions(earlier.id(), version)
-                });
+                let mark = Position::from_transactions(app_id, version)
+                    .or_else(|| Position::from_transactions(earlier?, version));
+                // Items in strictly rising order (an object's lines, a shard's records) cannot
+                // repeat a position, so only items out of order are checked against a set.
+                let rising = items().zip(items().skip(1)).all(|((a, _), (b, _))| a < b);
+                let mut seen: FastSet<Position> = fast_set(if rising { 0 } else { count });
                 let mut high: Option<Position> = None;
-                for (p, item) in items {
+                for (p, item) in items() {
                     if mark.is_some_and(|c| p <= c) {
                         out.already_committed += 1;
-                    } else if !seen.insert(p) {
+                    } else if !rising && !seen.insert(p) {
                         out.repeated += 1;
                     } else {
                         high = high.max(Some(p));
@@ -320,8 +269,9 @@ fn plan<'a, T>(
                 }
             }
             Bookkeeping::Offsets => {
+                let mut seen: FastSet<Position> = fast_set(count);
                 let mut ranges = OffsetRanges::from_transactions(app_id, version);
-                for (p, item) in items {
+                for (p, item) in items() {
                     let offset = p.to_i64().unwrap_or(i64::MAX);
                     if ranges.contains(offset) {
                         out.already_committed += 1;
@@ -345,6 +295,25 @@ fn plan<'a, T>(
 }
 
 impl Lake {
+    /// True when any table of the lake has committed an app id that `matches` (one log replay
+    /// per table): for telling whether an earlier release wrote the lake.
+    pub async fn holds_app_id(&self, matches: impl Fn(&str) -> bool) -> Result<bool, LakeError> {
+        for table in LakeTable::ALL {
+            let delta = self.load(table.name()).await?;
+            if delta.version().is_none() {
+                continue;
+            }
+            if committed_transactions(&delta)
+                .await?
+                .app_ids()
+                .any(&matches)
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Appends the inputs' rows and quarantine rows, one commit per table, exactly once per
     /// (app id, position) per table. The data tables (pin, geo, user) are committed
     /// concurrently, each in its own Delta log, and the quarantine table after them, once they

@@ -31,13 +31,9 @@ impl CommittedTransactions {
         self.versions.get(app_id).copied()
     }
 
-    /// Every application id's prefix up to and including its last `@` (the part before the
-    /// content's identity in `s3:<key>@<etag>`), for ids that have one.
-    pub fn app_id_prefixes(&self) -> std::collections::HashSet<&str> {
-        self.versions
-            .keys()
-            .filter_map(|id| id.rfind('@').map(|at| &id[..=at]))
-            .collect()
+    /// Every application id the log holds.
+    pub fn app_ids(&self) -> impl Iterator<Item = &str> {
+        self.versions.keys().map(String::as_str)
     }
 
     /// How many application ids the log holds.

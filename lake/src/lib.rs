@@ -27,7 +27,7 @@ pub mod schema;
 pub mod table;
 
 pub use append::{
-    AppendError, AppendReport, Bookkeeping, CleanCounts, EarlierAppId, Input, LakeRow, TableReport,
+    AppendError, AppendReport, Bookkeeping, CleanCounts, Input, LakeRow, TableReport,
 };
 pub use position::Position;
 pub use schema::{LakeTable, QuarantineRow};

@@ -24,6 +24,8 @@ use lake::{
 pub use objects::{Fetched, ObjectRef, RawStores};
 use serde::Serialize;
 use shared::route::{record_type_of_key, sink_file_of_key};
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
 
 /// What batch-clean needs: where raw objects are read from and the lake it writes.
 #[derive(Debug, Clone)]
@@ -201,8 +203,9 @@ pub async fn clean_objects(
     deps: &BatchCleanDeps,
 ) -> Result<BatchReport, BatchCleanError> {
     let fetched = deps.raw.fetch_all(objects).await?;
+    let md5_ids = deps.raw.is_local() && names_local_objects_by_md5(&deps.lake).await?;
     tracing::debug!(objects = objects.len(), "fetched; cleaning");
-    let (mut inputs, mut report) = clean_fetched(objects, fetched).await?;
+    let (mut inputs, mut report) = clean_fetched(objects, fetched, md5_ids).await?;
     tracing::debug!(records = report.counts.records_in, "cleaned; appending");
     // Each unreadable message is its own input, so a redelivery (alone or with others) is
     // recognised as committed.
@@ -236,6 +239,7 @@ type FetchedObject = (ObjectRef, Option<Fetched>);
 async fn clean_fetched(
     objects: &[ObjectRef],
     fetched: Vec<Option<Fetched>>,
+    md5_ids: bool,
 ) -> Result<(Vec<Input>, BatchReport), BatchCleanError> {
     let items: Vec<FetchedObject> = objects.iter().cloned().zip(fetched).collect();
     let total: usize = items
@@ -259,7 +263,7 @@ async fn clean_fetched(
     }
     let handles: Vec<_> = runs
         .into_iter()
-        .map(|run| tokio::task::spawn_blocking(move || clean_run(run)))
+        .map(|run| tokio::task::spawn_blocking(move || clean_run(run, md5_ids)))
         .collect();
     let mut inputs = Vec::with_capacity(objects.len() + 1);
     let mut report = BatchReport::default();
@@ -276,8 +280,9 @@ async fn clean_fetched(
     Ok((inputs, report))
 }
 
-/// Cleans one run of fetched objects, in order.
-fn clean_run(run: Vec<FetchedObject>) -> (Vec<Input>, BatchReport) {
+/// Cleans one run of fetched objects, in order. With `md5_ids`, each local object also carries
+/// the app id earlier releases named it by.
+fn clean_run(run: Vec<FetchedObject>, md5_ids: bool) -> (Vec<Input>, BatchReport) {
     let mut report = BatchReport::default();
     let mut inputs = Vec::with_capacity(run.len());
     for (object, fetched) in run {
@@ -288,21 +293,50 @@ fn clean_run(run: Vec<FetchedObject>) -> (Vec<Input>, BatchReport) {
         };
         report.objects += 1;
         let etag = fetched.identity();
-        let bytes = &fetched.bytes;
-        let mut input = match objects::decoded(&object.key, bytes) {
+        let mut input = match objects::decoded(&object.key, &fetched.bytes) {
             Ok(text) => clean_object(&object, &etag, &text, &mut report),
             Err(error) => {
                 // Not readable as a whole (a corrupt gzip stream): kept as it is, to replay.
                 report.counts.records_in += 1;
-                unreadable_object(&object, &etag, bytes, error)
+                unreadable_object(&object, &etag, &fetched.bytes, error)
             }
         };
-        if input.bookkeeping == Bookkeeping::Watermark {
-            input.earlier_app_id = fetched.earlier_app_id(&object.key);
+        if md5_ids && fetched.etag.is_none() && input.bookkeeping == Bookkeeping::Watermark {
+            input.earlier_app_id = Some(fetched.md5_app_id(&object.key));
         }
         inputs.push(input);
     }
     (inputs, report)
+}
+
+/// Lakes (by root) known to hold, or not, app ids that name local objects by the MD5 of their
+/// bytes, as releases before the XXH64 identity did. Asked once per lake per process: this
+/// release never writes such an id, so a lake without one never gains one.
+static MD5_NAMED_LAKES: LazyLock<Mutex<HashMap<String, bool>>> = LazyLock::new(Mutex::default);
+
+/// True when `lake` names local objects by their MD5 (`s3:<key>@<32 hex digits>`, which is
+/// also the form of an S3 ETag of a single PUT): their digests must then be taken too, so the
+/// objects it holds are recognised.
+async fn names_local_objects_by_md5(lake: &Lake) -> Result<bool, LakeError> {
+    let root = lake.root().to_string();
+    let cache = || {
+        MD5_NAMED_LAKES
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    };
+    if let Some(held) = cache().get(&root) {
+        return Ok(*held);
+    }
+    let held = lake.holds_app_id(is_md5_object_id).await?;
+    cache().insert(root, held);
+    Ok(held)
+}
+
+fn is_md5_object_id(app_id: &str) -> bool {
+    app_id.starts_with("s3:")
+        && app_id.rsplit_once('@').is_some_and(|(_, digest)| {
+            digest.len() == 32 && digest.bytes().all(|b| b.is_ascii_hexdigit())
+        })
 }
 
 /// An object that could not be decoded at all, as one quarantined record holding its bytes.
@@ -349,8 +383,13 @@ pub fn clean_object(
     let now = Utc::now();
     // Checked as UTF-8 once for the whole object rather than string by string in each line.
     let text = std::str::from_utf8(bytes).ok();
+    // Text is split with `str`'s search for the newline, which scans many bytes at a time.
+    let lines: Box<dyn Iterator<Item = &[u8]>> = match text {
+        Some(text) => Box::new(text.split('\n').map(str::as_bytes)),
+        None => Box::new(bytes.split(|b| *b == b'\n')),
+    };
     let mut record = 0i64;
-    for (n, line) in bytes.split(|b| *b == b'\n').enumerate() {
+    for (n, line) in lines.enumerate() {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;

@@ -6,13 +6,13 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use bytes::Bytes;
 use chrono::Utc;
 use futures::{StreamExt, TryStreamExt};
-use lake::{EarlierAppId, QuarantineRow};
+use lake::QuarantineRow;
 use md5::{Digest, Md5};
 use object_store::path::Path;
 use object_store::{GetOptions, ObjectStore};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use twox_hash::XxHash3_128;
+use twox_hash::XxHash64;
 
 /// Objects fetched concurrently per invocation.
 const FETCH_CONCURRENCY: usize = 8;
@@ -41,28 +41,20 @@ pub struct Fetched {
 
 impl Fetched {
     /// The object's identity, the `<etag>` of its app id: its S3 ETag or, for a local
-    /// object, `xxh3-` and the 128-bit XXH3 digest of its bytes in hex. The digest is taken
+    /// object, `xxh64-` and the XXH64 digest of its bytes in hex. The digest is taken
     /// here rather than while reading so that it runs on the cleaning threads, spread over the
     /// cores with the cleaning.
     pub fn identity(&self) -> String {
         match &self.etag {
             Some(etag) => etag.clone(),
-            None => format!("xxh3-{:032x}", XxHash3_128::oneshot(&self.bytes)),
+            None => format!("xxh64-{:016x}", XxHash64::oneshot(0, &self.bytes)),
         }
     }
 
     /// For a local object, the app id earlier releases named it by: `s3:<key>@` and the MD5
-    /// of its bytes. The MD5 is taken only if a table holds an app id of the same key, so a
-    /// lake those releases wrote does not take in its objects a second time, and any other
-    /// lake costs nothing.
-    pub fn earlier_app_id(&self, key: &str) -> Option<EarlierAppId> {
-        if self.etag.is_some() {
-            return None;
-        }
-        let bytes = self.bytes.clone();
-        Some(EarlierAppId::new(format!("s3:{key}@"), move || {
-            format!("{:x}", Md5::digest(&bytes))
-        }))
+    /// of its bytes.
+    pub fn md5_app_id(&self, key: &str) -> String {
+        format!("s3:{key}@{:x}", Md5::digest(&self.bytes))
     }
 }
 
@@ -83,6 +75,11 @@ pub enum RawStores {
 }
 
 impl RawStores {
+    /// True for a local directory, whose objects are known by a digest of their bytes.
+    pub fn is_local(&self) -> bool {
+        matches!(self, RawStores::Fixed(_))
+    }
+
     /// Reads every bucket from S3.
     pub fn s3() -> Self {
         RawStores::S3(Arc::default())
