@@ -59,6 +59,22 @@ impl Landing {
         s3_put_event(&objects)
     }
 
+    /// Runs batch-clean over the landed fixture objects, which the lake already holds: nothing
+    /// is written, and the tables hold the fixture's expected rows.
+    async fn cleans_nothing_new_over_the_fixture(&self) {
+        let report = self.clean_landed().await;
+        assert_eq!(
+            (report.counts.rows_written, report.counts.already_committed),
+            (0, 23)
+        );
+        for table in ["pin", "geo", "user"] {
+            assert_eq!(
+                spec_rows(&self.deps.lake, table).await,
+                expected_clean(table)
+            );
+        }
+    }
+
     /// Runs batch-clean over everything landed so far, in one invocation.
     async fn clean_landed(&self) -> BatchReport {
         let event = self.landed_event().await;
@@ -453,17 +469,7 @@ async fn process_re_ingests_unchanged_local_objects_whose_file_identity_changed(
         &(fixture_lines("geo").join("\n") + "\n"),
     )
     .await;
-    let report = env.clean_landed().await;
-    assert_eq!(
-        (report.counts.rows_written, report.counts.already_committed),
-        (0, 23)
-    );
-    for table in ["pin", "geo", "user"] {
-        assert_eq!(
-            spec_rows(&env.deps.lake, table).await,
-            expected_clean(table)
-        );
-    }
+    env.cleans_nothing_new_over_the_fixture().await;
 }
 
 /// A lake written by an earlier release, which named a local object `s3:<key>@<MD5 of its
@@ -493,17 +499,7 @@ async fn a_lake_that_named_local_objects_by_their_md5_does_not_take_them_in_agai
     let written = env.deps.lake.append(&earlier).await.unwrap();
     assert_eq!(written.rows_written(), 23);
 
-    let report = env.clean_landed().await;
-    assert_eq!(
-        (report.counts.rows_written, report.counts.already_committed),
-        (0, 23)
-    );
-    for table in ["pin", "geo", "user"] {
-        assert_eq!(
-            spec_rows(&env.deps.lake, table).await,
-            expected_clean(table)
-        );
-    }
+    env.cleans_nothing_new_over_the_fixture().await;
 
     // The same key with other bytes is another object (as an overwritten S3 object is): its
     // rows land, once.
