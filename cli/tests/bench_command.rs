@@ -6,11 +6,16 @@ mod common;
 
 use common::{pinpipe, succeeded, OutputWithin};
 
+/// The interpreter with duckdb and polars that the test command installs.
+fn test_python() -> String {
+    std::env::var("PINPIPE_TEST_PYTHON").unwrap_or_else(|_| {
+        panic!("PINPIPE_TEST_PYTHON is not set: run the tests with scripts/test.sh, which installs duckdb and polars in a venv")
+    })
+}
+
 #[test]
 fn bench_peers_cleans_the_same_pins_in_pinpipe_duckdb_and_polars() {
-    let python = std::env::var("PINPIPE_TEST_PYTHON").unwrap_or_else(|_| {
-        panic!("PINPIPE_TEST_PYTHON is not set: run the tests with scripts/test.sh, which installs duckdb and polars in a venv")
-    });
+    let python = test_python();
     let stdout = succeeded(
         &pinpipe()
             .args(["bench", "--peers", "--peer-pins", "3000", "--runs", "1"])
@@ -55,9 +60,7 @@ fn bench_stream_invokes_the_stream_clean_lambda_binary_once() {
 /// files, and both engines return the same number of rows for each.
 #[test]
 fn bench_queries_runs_every_query_in_datafusion_and_duckdb_with_the_same_rows() {
-    let python = std::env::var("PINPIPE_TEST_PYTHON").unwrap_or_else(|_| {
-        panic!("PINPIPE_TEST_PYTHON is not set: run the tests with scripts/test.sh, which installs duckdb in a venv")
-    });
+    let python = test_python();
     let stdout = succeeded(
         &pinpipe()
             .args(["bench", "--only", "queries", "--query-posts", "2000"])

@@ -4,20 +4,24 @@
 use lake::{AppendReport, Input, LakeRow, Position};
 use test_support::{sorted_inds, TempLake};
 
-/// Appends `n` user rows, the row at position `p` read from `record(p - 1)`, as one input.
-async fn append_users(lake: &TempLake, n: i64, record: impl Fn(i64) -> String) -> AppendReport {
-    let rows: Vec<LakeRow> = (0..n)
+/// `n` rows of `record_type`, the row at position `p` read from `record(p - 1)`.
+fn rows(record_type: shared::RecordType, n: i64, record: impl Fn(i64) -> String) -> Vec<LakeRow> {
+    (0..n)
         .map(|i| LakeRow {
             position: Position::from_int(i + 1),
             source: "test".into(),
-            row: shared::clean_record(shared::RecordType::User, record(i).as_bytes())
+            row: shared::clean_record(record_type, record(i).as_bytes())
                 .unwrap()
                 .row,
         })
-        .collect();
+        .collect()
+}
+
+/// Appends `n` user rows, the row at position `p` read from `record(p - 1)`, as one input.
+async fn append_users(lake: &TempLake, n: i64, record: impl Fn(i64) -> String) -> AppendReport {
     let input = Input {
         app_id: "test:large".into(),
-        rows,
+        rows: rows(shared::RecordType::User, n, record),
         ..Input::default()
     };
     lake.lake.append(&[input]).await.unwrap()
@@ -83,24 +87,12 @@ async fn the_only_table_of_an_append_is_written_on_every_core_from_fewer_rows() 
 
     // The same number of rows over two tables written side by side: one file each.
     let lake = TempLake::new();
-    let rows = |record_type, key: &str| -> Vec<LakeRow> {
-        (0..10_000i64)
-            .map(|i| LakeRow {
-                position: Position::from_int(i + 1),
-                source: "test".into(),
-                row: shared::clean_record(record_type, format!(r#"{{"{key}": {i}}}"#).as_bytes())
-                    .unwrap()
-                    .row,
-            })
-            .collect()
-    };
     let input = Input {
         app_id: "test:two".into(),
-        rows: [
-            rows(shared::RecordType::User, "ind"),
-            rows(shared::RecordType::Geo, "ind"),
-        ]
-        .concat(),
+        rows: [shared::RecordType::User, shared::RecordType::Geo]
+            .into_iter()
+            .flat_map(|t| rows(t, 10_000, |i| format!(r#"{{"ind": {i}}}"#)))
+            .collect(),
         ..Input::default()
     };
     let report = lake.lake.append(&[input]).await.unwrap();

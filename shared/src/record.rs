@@ -356,19 +356,30 @@ impl<'a> RawObject<'a> {
         record_type: RecordType,
         text: &'a str,
     ) -> Result<RawObject<'a>, RecordError> {
-        let mut de = serde_json::Deserializer::from_str(text);
-        RawObject::read(read_top(&mut de, record_type.keys()))
+        RawObject::parse_text_keyed(text, record_type.keys())
     }
 
     fn parse_keyed(
         bytes: &'a [u8],
         keys: &'static [&'static str],
     ) -> Result<RawObject<'a>, RecordError> {
-        let top = match std::str::from_utf8(bytes) {
-            Ok(text) => read_top(&mut serde_json::Deserializer::from_str(text), keys),
-            Err(_) => read_top(&mut serde_json::Deserializer::from_slice(bytes), keys),
-        };
-        RawObject::read(top)
+        match std::str::from_utf8(bytes) {
+            Ok(text) => RawObject::parse_text_keyed(text, keys),
+            Err(_) => RawObject::read(read_top(
+                &mut serde_json::Deserializer::from_slice(bytes),
+                keys,
+            )),
+        }
+    }
+
+    fn parse_text_keyed(
+        text: &'a str,
+        keys: &'static [&'static str],
+    ) -> Result<RawObject<'a>, RecordError> {
+        RawObject::read(read_top(
+            &mut serde_json::Deserializer::from_str(text),
+            keys,
+        ))
     }
 
     fn read(top: serde_json::Result<RawTop<'a>>) -> Result<RawObject<'a>, RecordError> {

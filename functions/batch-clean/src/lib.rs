@@ -381,16 +381,22 @@ pub fn clean_object(
     let record_type = record_type_of_key(&object.key);
     let source: std::sync::Arc<str> = object.key.as_str().into();
     let now = Utc::now();
-    // Checked as UTF-8 once for the whole object rather than string by string in each line.
-    let text = std::str::from_utf8(bytes).ok();
-    // Text is split with `str`'s search for the newline, which scans many bytes at a time.
-    let lines: Box<dyn Iterator<Item = &[u8]>> = match text {
-        Some(text) => Box::new(text.split('\n').map(str::as_bytes)),
-        None => Box::new(bytes.split(|b| *b == b'\n')),
+    // Each line, and the line as text when the object is UTF-8: checked once for the whole
+    // object rather than string by string in each line, and split with `str`'s search for
+    // the newline, which scans many bytes at a time.
+    let lines: Box<dyn Iterator<Item = (&[u8], Option<&str>)>> = match std::str::from_utf8(bytes) {
+        Ok(text) => Box::new(text.split('\n').map(|line| {
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            (line.as_bytes(), Some(line))
+        })),
+        Err(_) => Box::new(
+            bytes
+                .split(|b| *b == b'\n')
+                .map(|line| (line.strip_suffix(b"\r").unwrap_or(line), None)),
+        ),
     };
     let mut record = 0i64;
-    for (n, line) in lines.enumerate() {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
+    for (n, (line, text)) in lines.enumerate() {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
@@ -402,7 +408,7 @@ pub fn clean_object(
         };
         record += 1;
         let cleaned = match &record_type {
-            Ok(rt) => match text.and_then(|text| line_text(text, bytes, line)) {
+            Ok(rt) => match text {
                 Some(line) => shared::clean_text(*rt, line),
                 None => shared::clean_record(*rt, line),
             }
@@ -431,13 +437,6 @@ pub fn clean_object(
         }
     }
     input
-}
-
-/// `line`, a slice of `bytes`, as text: the same slice of `text`, which is `bytes` read as
-/// UTF-8. Lines end at ASCII bytes, so the slice always falls on character boundaries.
-fn line_text<'a>(text: &'a str, bytes: &[u8], line: &[u8]) -> Option<&'a str> {
-    let start = (line.as_ptr() as usize).checked_sub(bytes.as_ptr() as usize)?;
-    text.get(start..start + line.len())
 }
 
 #[cfg(test)]

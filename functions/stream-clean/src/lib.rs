@@ -213,19 +213,15 @@ fn clean_one(
         );
         Position::default()
     });
-    let mut source = String::with_capacity(
-        "kinesis://".len() + origin.stream.len() + origin.shard.len() + origin.sequence.len(),
-    );
-    for part in [
+    let source = [
         "kinesis:",
         origin.stream,
         "/",
         origin.shard,
         "/",
         origin.sequence,
-    ] {
-        source.push_str(part);
-    }
+    ]
+    .concat();
     let data = &record.kinesis.data.0;
     let cleaned = match &record_type {
         Err(e) => Err(format!("cannot tell the record type: {e}")),
