@@ -176,23 +176,23 @@ fn clean_object(record_type: RecordType, obj: &impl JsonObject) -> Result<Cleane
 
 /// Cleans a post: empty values and sentinels become null, the follower count becomes a number,
 /// the save location loses its prefix, `index` becomes `ind` and `downloaded` is dropped.
-pub fn clean_pin(raw: PinRecord) -> (CleanPin, Vec<QualityWarning>) {
-    let text = |v: Option<String>, sentinels: &[&str]| {
-        v.filter(|s| {
-            !EMPTY_VALUE_SENTINELS.contains(&s.as_str()) && !sentinels.contains(&s.as_str())
-        })
-    };
+pub fn clean_pin(raw: PinRecord<'_>) -> (CleanPin, Vec<QualityWarning>) {
+    fn kept<'a>(v: Option<&'a str>, sentinels: &[&str]) -> Option<&'a str> {
+        v.filter(|s| !EMPTY_VALUE_SENTINELS.contains(s) && !sentinels.contains(s))
+    }
+    let text = |v: Option<&str>, sentinels: &[&str]| kept(v, sentinels).map(str::to_string);
     let mut warnings = Vec::new();
-    let follower_count = text(raw.follower_count, &[USER_INFO_ERROR_SENTINEL]).and_then(|s| {
-        let parsed = parse_follower_count(&s);
-        if parsed.is_none() {
-            warnings.push(QualityWarning {
-                field: "follower_count",
-                value: s,
-            });
-        }
-        parsed
-    });
+    let follower_count =
+        kept(raw.follower_count.as_deref(), &[USER_INFO_ERROR_SENTINEL]).and_then(|s| {
+            let parsed = parse_follower_count(s);
+            if parsed.is_none() {
+                warnings.push(QualityWarning {
+                    field: "follower_count",
+                    value: s.to_string(),
+                });
+            }
+            parsed
+        });
     let pin = CleanPin {
         ind: raw.index,
         unique_id: text(raw.unique_id, &[]),
@@ -203,11 +203,10 @@ pub fn clean_pin(raw: PinRecord) -> (CleanPin, Vec<QualityWarning>) {
         tag_list: text(raw.tag_list, &[NO_TAGS_SENTINEL]),
         is_image_or_video: text(raw.is_image_or_video, &[]),
         image_src: text(raw.image_src, &[IMAGE_SRC_ERROR_SENTINEL]),
-        save_location: text(raw.save_location, &[]).map(|s| {
-            match s.strip_prefix(SAVE_LOCATION_PREFIX) {
-                Some(rest) => rest.to_string(),
-                None => s,
-            }
+        save_location: kept(raw.save_location, &[]).map(|s| {
+            s.strip_prefix(SAVE_LOCATION_PREFIX)
+                .unwrap_or(s)
+                .to_string()
         }),
         category: text(raw.category, &[]),
     };
@@ -215,24 +214,24 @@ pub fn clean_pin(raw: PinRecord) -> (CleanPin, Vec<QualityWarning>) {
 }
 
 /// Cleans a geolocation: latitude and longitude become `coordinates`.
-pub fn clean_geo(raw: GeoRecord) -> CleanGeo {
+pub fn clean_geo(raw: GeoRecord<'_>) -> CleanGeo {
     let coordinates = match (raw.latitude, raw.longitude) {
         (None, None) => None,
         (lat, lon) => Some([lat, lon]),
     };
     CleanGeo {
         ind: raw.ind,
-        country: raw.country,
+        country: raw.country.map(str::to_string),
         coordinates,
         timestamp: raw.timestamp,
     }
 }
 
 /// Cleans a user: first and last name become `user_name`.
-pub fn clean_user(raw: UserRecord) -> CleanUser {
+pub fn clean_user(raw: UserRecord<'_>) -> CleanUser {
     let user_name = match (raw.first_name, raw.last_name) {
         (Some(first), Some(last)) => Some(format!("{first} {last}")),
-        (Some(one), None) | (None, Some(one)) => Some(one),
+        (Some(one), None) | (None, Some(one)) => Some(one.to_string()),
         (None, None) => None,
     };
     CleanUser {

@@ -162,38 +162,39 @@ impl RecordError {
     }
 }
 
-/// A raw post (`pinterest_data`), as sent.
+/// A raw post (`pinterest_data`), as sent; its text borrows from the parsed record, so only
+/// what cleaning keeps is copied.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct PinRecord {
+pub struct PinRecord<'a> {
     /// The post's id, shared with its geo and user records.
     pub index: i64,
     /// The scraper's id of the post.
-    pub unique_id: Option<String>,
+    pub unique_id: Option<&'a str>,
     /// The post's title, or a sentinel (see [`crate::clean`]).
-    pub title: Option<String>,
+    pub title: Option<&'a str>,
     /// The post's description, or a sentinel.
-    pub description: Option<String>,
+    pub description: Option<&'a str>,
     /// Who posted it, or `"User Info Error"`.
-    pub poster_name: Option<String>,
+    pub poster_name: Option<&'a str>,
     /// Text such as `"10k"`, `"2M"`, `"940"` or `"User Info Error"`.
-    pub follower_count: Option<String>,
+    pub follower_count: Option<Cow<'a, str>>,
     /// Comma-separated tags, or a sentinel.
-    pub tag_list: Option<String>,
+    pub tag_list: Option<&'a str>,
     /// `image`, `video` or `multi-video(story page format)`.
-    pub is_image_or_video: Option<String>,
+    pub is_image_or_video: Option<&'a str>,
     /// The image's URL, or a sentinel.
-    pub image_src: Option<String>,
+    pub image_src: Option<&'a str>,
     /// Whether the scraper downloaded the image (0 or 1); dropped by cleaning.
     pub downloaded: Option<i64>,
     /// `Local save in <path>`.
-    pub save_location: Option<String>,
+    pub save_location: Option<&'a str>,
     /// One of the 13 categories.
-    pub category: Option<String>,
+    pub category: Option<&'a str>,
 }
 
-/// A raw geolocation record (`geolocation_data`), as sent.
+/// A raw geolocation record (`geolocation_data`), as sent, its text borrowed.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct GeoRecord {
+pub struct GeoRecord<'a> {
     /// The post's id.
     pub ind: i64,
     /// When the post was made.
@@ -203,18 +204,18 @@ pub struct GeoRecord {
     /// Degrees east.
     pub longitude: Option<f64>,
     /// Where the post was made.
-    pub country: Option<String>,
+    pub country: Option<&'a str>,
 }
 
-/// A raw user record (`user_data`), as sent.
+/// A raw user record (`user_data`), as sent, its text borrowed.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct UserRecord {
+pub struct UserRecord<'a> {
     /// The post's id (a user record per post).
     pub ind: i64,
     /// The poster's first name.
-    pub first_name: Option<String>,
+    pub first_name: Option<&'a str>,
     /// The poster's last name.
-    pub last_name: Option<String>,
+    pub last_name: Option<&'a str>,
     /// In years.
     pub age: Option<i64>,
     /// When the user joined.
@@ -289,6 +290,10 @@ impl JsonObject for Map<String, Value> {
 #[derive(Debug, Default)]
 pub struct RawObject<'a> {
     keys: &'static [&'static str],
+    /// The slot after the last one filled while parsing.
+    next: usize,
+    /// The slot after the last one read.
+    read_next: std::cell::Cell<usize>,
     known: [Option<RawValue<'a>>; MAX_KEYS],
     others: Vec<(Cow<'a, str>, RawValue<'a>)>,
 }
@@ -365,10 +370,7 @@ impl<'a> RawObject<'a> {
     ) -> Result<RawObject<'a>, RecordError> {
         match std::str::from_utf8(bytes) {
             Ok(text) => RawObject::parse_text_keyed(text, keys),
-            Err(_) => RawObject::read(read_top(
-                &mut serde_json::Deserializer::from_slice(bytes),
-                keys,
-            )),
+            Err(_) => RawObject::read(keys, &mut serde_json::Deserializer::from_slice(bytes)),
         }
     }
 
@@ -376,46 +378,69 @@ impl<'a> RawObject<'a> {
         text: &'a str,
         keys: &'static [&'static str],
     ) -> Result<RawObject<'a>, RecordError> {
-        RawObject::read(read_top(
-            &mut serde_json::Deserializer::from_str(text),
-            keys,
-        ))
+        RawObject::read(keys, &mut serde_json::Deserializer::from_str(text))
     }
 
-    fn read(top: serde_json::Result<RawTop<'a>>) -> Result<RawObject<'a>, RecordError> {
+    /// Reads one top-level JSON value, which must be an object, and checks that nothing
+    /// follows it, as `serde_json::from_str` and `from_slice` do (so their errors are the
+    /// same, word for word). The object is filled in place: it is as large as its slots, and
+    /// handing it back through the parser's results moved it several times per record.
+    fn read<R: serde_json::de::Read<'a>>(
+        keys: &'static [&'static str],
+        de: &mut serde_json::Deserializer<R>,
+    ) -> Result<RawObject<'a>, RecordError> {
+        let mut object = RawObject {
+            keys,
+            ..RawObject::default()
+        };
+        let top = de::DeserializeSeed::deserialize(
+            RawVisitor {
+                top: Some(&mut object),
+            },
+            &mut *de,
+        )
+        .and_then(|top| de.end().map(|()| top));
         match top {
-            Ok(RawTop::Object(obj)) => Ok(obj),
-            Ok(RawTop::Other(kind)) => Err(RecordError::NotAnObject(kind)),
+            Ok(Visited::Top(None)) => Ok(object),
+            Ok(Visited::Top(Some(kind))) => Err(RecordError::NotAnObject(kind)),
+            Ok(Visited::Value(_)) => Err(RecordError::NotAnObject("a value")),
             Err(e) => Err(RecordError::NotJson(e.to_string())),
         }
     }
 
-    /// Keeps `value` as the value of `key` (a later value of the same key replaces it).
+    /// Keeps `value` as the value of `key` (a later value of the same key replaces it). Keys
+    /// mostly come in the order of the slots, so the slot after the last one filled is tried
+    /// first.
     fn insert(&mut self, key: Cow<'a, str>, value: RawValue<'a>) {
-        match self.keys.iter().position(|k| *k == key) {
-            Some(slot) => self.known[slot] = Some(value),
+        let slot = match self.keys.get(self.next) {
+            Some(k) if *k == key => Some(self.next),
+            _ => self.keys.iter().position(|k| *k == key),
+        };
+        match slot {
+            Some(slot) => {
+                self.known[slot] = Some(value);
+                self.next = slot + 1;
+            }
             None => self.others.push((key, value)),
         }
     }
-}
 
-/// Reads one top-level JSON value and checks that nothing follows it, as
-/// `serde_json::from_str` and `from_slice` do (so their errors are the same, word for word).
-fn read_top<'de, R: serde_json::de::Read<'de>>(
-    de: &mut serde_json::Deserializer<R>,
-    keys: &'static [&'static str],
-) -> serde_json::Result<RawTop<'de>> {
-    let top = match de::DeserializeSeed::deserialize(RawVisitor { top: Some(keys) }, &mut *de)? {
-        Visited::Top(top) => top,
-        Visited::Value(_) => RawTop::Other("a value"),
-    };
-    de.end()?;
-    Ok(top)
+    /// The slot of `key`, if it has one. The readers look keys up in the order of the slots,
+    /// so the slot after the last one read is tried first.
+    fn slot(&self, key: &str) -> Option<usize> {
+        let hint = self.read_next.get();
+        let slot = match self.keys.get(hint) {
+            Some(k) if *k == key => Some(hint),
+            _ => self.keys.iter().position(|k| *k == key),
+        }?;
+        self.read_next.set(slot + 1);
+        Some(slot)
+    }
 }
 
 impl JsonObject for RawObject<'_> {
     fn field(&self, key: &str) -> Option<FieldValue<'_>> {
-        let value = match self.keys.iter().position(|k| *k == key) {
+        let value = match self.slot(key) {
             Some(slot) => self.known[slot].as_ref(),
             None => self
                 .others
@@ -435,38 +460,30 @@ impl JsonObject for RawObject<'_> {
     }
 }
 
-/// The top level of a raw record: an object, or the JSON type found instead.
-// The object is moved once per record; boxing it would cost an allocation per record.
-#[allow(clippy::large_enum_variant)]
-enum RawTop<'a> {
-    Object(RawObject<'a>),
-    Other(&'static str),
+/// Reads one JSON value into a [`RawValue`] (`top: None`) or, at the top level, into the
+/// object given (`top: Some`, its slots named).
+struct RawVisitor<'o, 'a> {
+    top: Option<&'o mut RawObject<'a>>,
 }
 
-/// Reads one JSON value into a [`RawValue`] (`top: None`) or a [`RawTop`] (`top: Some(keys)`,
-/// with the keys whose values get slots).
-struct RawVisitor {
-    top: Option<&'static [&'static str]>,
-}
-
-/// What [`RawVisitor`] read: a top-level object or a field's value.
-#[allow(clippy::large_enum_variant)]
+/// What [`RawVisitor`] read: at the top level, nothing more when it was an object (it is in
+/// the object given) or the JSON type found instead; below it, a field's value.
 enum Visited<'a> {
-    Top(RawTop<'a>),
+    Top(Option<&'static str>),
     Value(RawValue<'a>),
 }
 
-impl RawVisitor {
+impl RawVisitor<'_, '_> {
     fn scalar<'a>(&self, kind: &'static str, value: RawValue<'a>) -> Visited<'a> {
         if self.top.is_some() {
-            Visited::Top(RawTop::Other(kind))
+            Visited::Top(Some(kind))
         } else {
             Visited::Value(value)
         }
     }
 }
 
-impl<'de> Visitor<'de> for RawVisitor {
+impl<'de> Visitor<'de> for RawVisitor<'_, 'de> {
     type Value = Visited<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -503,13 +520,9 @@ impl<'de> Visitor<'de> for RawVisitor {
         Ok(self.scalar("an array", RawValue::Array))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let Some(keys) = self.top else {
+        let Some(object) = self.top else {
             while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
             return Ok(Visited::Value(RawValue::Object));
-        };
-        let mut object = RawObject {
-            keys,
-            ..RawObject::default()
         };
         while let Some(RawKey(key)) = map.next_key()? {
             let value = match map.next_value_seed(RawVisitor { top: None })? {
@@ -518,11 +531,11 @@ impl<'de> Visitor<'de> for RawVisitor {
             };
             object.insert(key, value);
         }
-        Ok(Visited::Top(RawTop::Object(object)))
+        Ok(Visited::Top(None))
     }
 }
 
-impl<'de> de::DeserializeSeed<'de> for RawVisitor {
+impl<'de> de::DeserializeSeed<'de> for RawVisitor<'_, 'de> {
     type Value = Visited<'de>;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
@@ -555,9 +568,9 @@ impl<'de> de::Deserialize<'de> for RawKey<'de> {
     }
 }
 
-impl PinRecord {
+impl<'a> PinRecord<'a> {
     /// Reads a pin record from a JSON object by key name.
-    pub fn from_object(obj: &impl JsonObject) -> Result<Self, RecordError> {
+    pub fn from_object(obj: &'a impl JsonObject) -> Result<Self, RecordError> {
         let f = Fields(obj);
         Ok(PinRecord {
             index: f.required_int("index")?,
@@ -576,9 +589,9 @@ impl PinRecord {
     }
 }
 
-impl GeoRecord {
+impl<'a> GeoRecord<'a> {
     /// Reads a geolocation record from a JSON object by key name.
-    pub fn from_object(obj: &impl JsonObject) -> Result<Self, RecordError> {
+    pub fn from_object(obj: &'a impl JsonObject) -> Result<Self, RecordError> {
         let f = Fields(obj);
         Ok(GeoRecord {
             ind: f.required_int("ind")?,
@@ -590,9 +603,9 @@ impl GeoRecord {
     }
 }
 
-impl UserRecord {
+impl<'a> UserRecord<'a> {
     /// Reads a user record from a JSON object by key name.
-    pub fn from_object(obj: &impl JsonObject) -> Result<Self, RecordError> {
+    pub fn from_object(obj: &'a impl JsonObject) -> Result<Self, RecordError> {
         let f = Fields(obj);
         Ok(UserRecord {
             ind: f.required_int("ind")?,
@@ -607,25 +620,27 @@ impl UserRecord {
 /// Typed, by-name access to the fields of one raw JSON object.
 struct Fields<'a, O: JsonObject + ?Sized>(&'a O);
 
-impl<O: JsonObject + ?Sized> Fields<'_, O> {
-    fn get(&self, field: &str) -> Option<FieldValue<'_>> {
+impl<'a, O: JsonObject + ?Sized> Fields<'a, O> {
+    fn get(&self, field: &str) -> Option<FieldValue<'a>> {
         self.0.field(field).filter(|v| *v != FieldValue::Null)
     }
 
-    fn string(&self, field: &'static str) -> Result<Option<String>, RecordError> {
+    fn string(&self, field: &'static str) -> Result<Option<&'a str>, RecordError> {
         match self.get(field) {
             None => Ok(None),
-            Some(FieldValue::String(s)) => Ok(Some(s.to_string())),
+            Some(FieldValue::String(s)) => Ok(Some(s)),
             Some(other) => Err(wrong_type(field, "a string", &other)),
         }
     }
 
     /// A text field that some sources send as a bare integer (`follower_count`).
-    fn string_or_integer(&self, field: &'static str) -> Result<Option<String>, RecordError> {
+    fn string_or_integer(&self, field: &'static str) -> Result<Option<Cow<'a, str>>, RecordError> {
         match self.get(field) {
             None => Ok(None),
-            Some(FieldValue::String(s)) => Ok(Some(s.to_string())),
-            Some(FieldValue::Number(n)) if n.is_i64() || n.is_u64() => Ok(Some(n.to_string())),
+            Some(FieldValue::String(s)) => Ok(Some(Cow::Borrowed(s))),
+            Some(FieldValue::Number(n)) if n.is_i64() || n.is_u64() => {
+                Ok(Some(Cow::Owned(n.to_string())))
+            }
             Some(other) => Err(wrong_type(field, "a string", &other)),
         }
     }
@@ -809,23 +824,28 @@ mod tests {
             b"null",
             b"",
         ];
+        // What a reader makes of a parsed object, as text: the records borrow from it.
+        macro_rules! read {
+            ($parsed:expr, $reader:ident) => {
+                $parsed.map(|o| format!("{:?}", $reader::from_object(&o)))
+            };
+        }
         for bytes in cases {
-            let via_value = parse_object(bytes).and_then(|obj| UserRecord::from_object(&obj));
-            let direct = RawObject::parse(bytes).and_then(|obj| UserRecord::from_object(&obj));
+            let via_value = read!(parse_object(bytes), UserRecord);
+            let direct = read!(RawObject::parse(bytes), UserRecord);
             assert_eq!(direct, via_value, "{}", String::from_utf8_lossy(bytes));
-            let keyed = RawObject::parse_for(RecordType::User, bytes)
-                .and_then(|obj| UserRecord::from_object(&obj));
+            let keyed = read!(RawObject::parse_for(RecordType::User, bytes), UserRecord);
             assert_eq!(keyed, via_value, "{}", String::from_utf8_lossy(bytes));
         }
         let pin = br#"{"index": 5, "follower_count": 12000, "title": "t\n", "downloaded": "1"}"#;
         assert_eq!(
-            RawObject::parse(pin).and_then(|o| PinRecord::from_object(&o)),
-            parse_object(pin).and_then(|o| PinRecord::from_object(&o))
+            read!(RawObject::parse(pin), PinRecord),
+            read!(parse_object(pin), PinRecord)
         );
         let geo = br#"{"ind": 5, "latitude": -45.5, "longitude": 1e2, "timestamp": 17}"#;
         assert_eq!(
-            RawObject::parse(geo).and_then(|o| GeoRecord::from_object(&o)),
-            parse_object(geo).and_then(|o| GeoRecord::from_object(&o))
+            read!(RawObject::parse(geo), GeoRecord),
+            read!(parse_object(geo), GeoRecord)
         );
     }
 
@@ -883,7 +903,7 @@ mod tests {
         let mut codes = std::collections::BTreeSet::new();
         for body in bodies {
             let err = RawObject::parse(body)
-                .and_then(|o| UserRecord::from_object(&o))
+                .and_then(|o| UserRecord::from_object(&o).map(drop))
                 .unwrap_err();
             assert_eq!(
                 RecordError::code_of_message(&err.to_string()),
@@ -894,7 +914,7 @@ mod tests {
         }
         assert_eq!(codes.len(), 5, "every variant is covered: {codes:?}");
         let geo = RawObject::parse(br#"{"ind": 1, "latitude": "north"}"#)
-            .and_then(|o| GeoRecord::from_object(&o))
+            .and_then(|o| GeoRecord::from_object(&o).map(drop))
             .unwrap_err();
         assert_eq!(RecordError::code_of_message(&geo.to_string()), "wrong_type");
         assert_eq!(
