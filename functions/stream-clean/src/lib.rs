@@ -69,6 +69,8 @@ struct Origin<'a> {
     stream: &'a str,
     shard: &'a str,
     sequence: &'a str,
+    /// The record before it in its run came from the same stream and shard.
+    same_shard_as_previous: bool,
 }
 
 /// For one shard's records of the batch, in delivery order: the table each one goes to, and
@@ -114,23 +116,27 @@ fn plan(event: &KinesisEvent) -> (Vec<Input>, Vec<Targets<'_>>, StreamReport) {
     let mut inputs: Vec<Input> = Vec::new();
     let mut targets: Vec<Targets<'_>> = Vec::new();
     let records = &event.records;
-    for (n, (origin, kept)) in clean_records(records, Utc::now()).into_iter().enumerate() {
+    let mut slice = 0;
+    let cleaned = clean_records(records, Utc::now());
+    for (n, (origin, kept)) in cleaned.into_iter().flatten().enumerate() {
         report.counts.records_in += 1;
-        let shard = (origin.stream, origin.shard);
-        let slice = match shards.iter().position(|s| *s == shard) {
-            Some(i) => i,
-            None => {
-                shards.push(shard);
-                // A batch is almost always one shard's: room for the rest of it.
-                inputs.push(Input {
-                    app_id: format!("kinesis:{}/{}", origin.stream, origin.shard),
-                    rows: Vec::with_capacity(records.len() - n),
-                    ..Input::default()
-                });
-                targets.push(Vec::with_capacity(records.len() - n));
-                inputs.len() - 1
-            }
-        };
+        if !origin.same_shard_as_previous || inputs.is_empty() {
+            let shard = (origin.stream, origin.shard);
+            slice = match shards.iter().position(|s| *s == shard) {
+                Some(i) => i,
+                None => {
+                    shards.push(shard);
+                    // A batch is almost always one shard's: room for the rest of it.
+                    inputs.push(Input {
+                        app_id: format!("kinesis:{}/{}", origin.stream, origin.shard),
+                        rows: Vec::with_capacity(records.len() - n),
+                        ..Input::default()
+                    });
+                    targets.push(Vec::with_capacity(records.len() - n));
+                    inputs.len() - 1
+                }
+            };
+        }
         let (input, targets) = (&mut inputs[slice], &mut targets[slice]);
         match kept {
             Kept::Row { row, warnings } => {
@@ -160,9 +166,14 @@ enum Kept {
 const PARALLEL_RECORDS: usize = 2_000;
 
 /// Cleans each record into the row that keeps it, with where it came from, in the records'
-/// order. Cleaning is most of an invocation's work and each record is independent, so a large
-/// batch is cleaned on every core.
-fn clean_records(records: &[KinesisEventRecord], now: DateTime<Utc>) -> Vec<(Origin<'_>, Kept)> {
+/// order (one run of them per core). Cleaning is most of an invocation's work and each record
+/// is independent, so a large batch is cleaned on every core; what is read of a record's
+/// metadata (its stream and shard) is compared with the record before it there too, while it
+/// is in that core's cache, so gathering the runs costs no second look at each record.
+fn clean_records(
+    records: &[KinesisEventRecord],
+    now: DateTime<Utc>,
+) -> Vec<Vec<(Origin<'_>, Kept)>> {
     let parts = if records.len() >= PARALLEL_RECORDS {
         shared::parallel::cores()
     } else {
@@ -172,6 +183,7 @@ fn clean_records(records: &[KinesisEventRecord], now: DateTime<Utc>) -> Vec<(Ori
         // A batch comes from one stream: its name and record type are read from the first
         // record's ARN and reused while the ARN stays the same.
         let mut last: Option<(Option<&str>, &str, Result<RecordType, String>)> = None;
+        let mut previous_shard: Option<(&str, &str)> = None;
         let mut kept = Vec::with_capacity(run.len());
         for record in run {
             let arn = record.event_source_arn.as_deref();
@@ -184,19 +196,20 @@ fn clean_records(records: &[KinesisEventRecord], now: DateTime<Utc>) -> Vec<(Ori
                     (stream, rt)
                 }
             };
+            let shard = shard_of(record);
+            let same_shard_as_previous = previous_shard == Some((stream, shard));
+            previous_shard = Some((stream, shard));
             let origin = Origin {
                 stream,
-                shard: shard_of(record),
+                shard,
                 sequence: record.kinesis.sequence_number.as_str(),
+                same_shard_as_previous,
             };
             let row = clean_one(record, &origin, record_type, now);
             kept.push((origin, row));
         }
         kept
     })
-    .into_iter()
-    .flatten()
-    .collect()
 }
 
 /// Cleans one record from `origin`, whose stream carries `record_type`.
