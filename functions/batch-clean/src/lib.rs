@@ -18,6 +18,7 @@ pub mod objects;
 use aws_lambda_events::event::s3::S3Event;
 use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::Utc;
+use futures::StreamExt;
 use lake::{
     AppendError, Bookkeeping, CleanCounts, Input, Lake, LakeError, LakeRow, Position, QuarantineRow,
 };
@@ -25,7 +26,7 @@ pub use objects::{Fetched, ObjectRef, RawStores};
 use serde::Serialize;
 use shared::route::{record_type_of_key, sink_file_of_key};
 use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 /// What batch-clean needs: where raw objects are read from and the lake it writes.
 #[derive(Debug, Clone)]
@@ -202,10 +203,9 @@ pub async fn clean_objects(
     extra_quarantine: Vec<QuarantineRow>,
     deps: &BatchCleanDeps,
 ) -> Result<BatchReport, BatchCleanError> {
-    let fetched = deps.raw.fetch_all(objects).await?;
     let md5_ids = deps.raw.is_local() && names_local_objects_by_md5(&deps.lake).await?;
-    tracing::debug!(objects = objects.len(), "fetched; cleaning");
-    let (mut inputs, mut report) = clean_fetched(objects, fetched, md5_ids).await?;
+    tracing::debug!(objects = objects.len(), "fetching and cleaning");
+    let (mut inputs, mut report) = fetch_and_clean(objects, &deps.raw, md5_ids).await?;
     tracing::debug!(records = report.counts.records_in, "cleaned; appending");
     // Each unreadable message is its own input, so a redelivery (alone or with others) is
     // recognised as committed.
@@ -230,83 +230,99 @@ pub async fn clean_objects(
     Ok(report)
 }
 
-/// An object named by the event, and what was read of it (`None`: it no longer exists).
-type FetchedObject = (ObjectRef, Option<Fetched>);
-
-/// Cleans fetched objects into lake inputs, in the objects' order. Parsing (and, for local
-/// objects, their content digest) is the bulk of the work and each object is independent, so the objects are split into one run of about equal
-/// bytes per core, each cleaned on a blocking thread.
-async fn clean_fetched(
+/// Reads and cleans the objects into lake inputs, in the objects' order. Parsing (and, for
+/// local objects, their content digest) is the bulk of the work and each object is
+/// independent, so one blocking thread per core cleans objects as they are read, while the
+/// next ones are still being read.
+async fn fetch_and_clean(
     objects: &[ObjectRef],
-    fetched: Vec<Option<Fetched>>,
+    raw: &RawStores,
     md5_ids: bool,
 ) -> Result<(Vec<Input>, BatchReport), BatchCleanError> {
-    let items: Vec<FetchedObject> = objects.iter().cloned().zip(fetched).collect();
-    let total: usize = items
-        .iter()
-        .map(|(_, f)| f.as_ref().map_or(0, |f| f.bytes.len()))
-        .sum();
-    let cores = shared::parallel::cores();
-    let share = total.div_ceil(cores.max(1)).max(1);
-    let mut runs: Vec<Vec<FetchedObject>> = vec![Vec::new()];
-    let mut bytes = 0;
-    for item in items {
-        let size = item.1.as_ref().map_or(0, |f| f.bytes.len());
-        if bytes >= share && runs.len() < cores {
-            runs.push(Vec::new());
-            bytes = 0;
-        }
-        bytes += size;
-        if let Some(run) = runs.last_mut() {
-            run.push(item);
+    type Cleaned = Vec<(usize, Option<Input>, BatchReport)>;
+    let (send, receive) = std::sync::mpsc::channel::<(usize, ObjectRef, Option<Fetched>)>();
+    let receive = Arc::new(Mutex::new(receive));
+    let workers: Vec<tokio::task::JoinHandle<Cleaned>> = (0..shared::parallel::cores())
+        .map(|_| {
+            let receive = Arc::clone(&receive);
+            tokio::task::spawn_blocking(move || {
+                let mut cleaned = Vec::new();
+                loop {
+                    let next = receive
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .recv();
+                    // Every object was handed out (or reading one failed).
+                    let Ok((index, object, fetched)) = next else {
+                        return cleaned;
+                    };
+                    let (input, report) = clean_fetched(&object, fetched, md5_ids);
+                    cleaned.push((index, input, report));
+                }
+            })
+        })
+        .collect();
+    let mut fetched = raw.fetch_each(objects).enumerate();
+    let mut failed = None;
+    while let Some((index, item)) = fetched.next().await {
+        match item {
+            // The workers outlive the sender, so a send cannot fail.
+            Ok((object, read)) => drop(send.send((index, object, read))),
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
         }
     }
-    let handles: Vec<_> = runs
-        .into_iter()
-        .map(|run| tokio::task::spawn_blocking(move || clean_run(run, md5_ids)))
-        .collect();
+    drop(send);
+    let mut cleaned: Cleaned = Vec::with_capacity(objects.len());
+    for worker in workers {
+        // The runtime is shutting down (or cleaning hit a bug): nothing was committed.
+        let run = worker
+            .await
+            .map_err(|e| BatchCleanError::Interrupted(e.to_string()))?;
+        cleaned.extend(run);
+    }
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    cleaned.sort_unstable_by_key(|(index, _, _)| *index);
     let mut inputs = Vec::with_capacity(objects.len() + 1);
     let mut report = BatchReport::default();
-    for handle in handles {
-        match handle.await {
-            Ok((run_inputs, run_report)) => {
-                inputs.extend(run_inputs);
-                report += &run_report;
-            }
-            // The runtime is shutting down (or cleaning hit a bug): nothing was committed.
-            Err(e) => return Err(BatchCleanError::Interrupted(e.to_string())),
-        }
+    for (_, input, object_report) in cleaned {
+        inputs.extend(input);
+        report += &object_report;
     }
     Ok((inputs, report))
 }
 
-/// Cleans one run of fetched objects, in order. With `md5_ids`, each local object also carries
-/// the app id earlier releases named it by.
-fn clean_run(run: Vec<FetchedObject>, md5_ids: bool) -> (Vec<Input>, BatchReport) {
+/// Cleans one object as read (`None`: it no longer exists). With `md5_ids`, a local object
+/// also carries the app id earlier releases named it by.
+fn clean_fetched(
+    object: &ObjectRef,
+    fetched: Option<Fetched>,
+    md5_ids: bool,
+) -> (Option<Input>, BatchReport) {
     let mut report = BatchReport::default();
-    let mut inputs = Vec::with_capacity(run.len());
-    for (object, fetched) in run {
-        let Some(fetched) = fetched else {
-            report.missing_objects += 1;
-            tracing::warn!(bucket = %object.bucket, key = %object.key, "object no longer exists; skipped");
-            continue;
-        };
-        report.objects += 1;
-        let etag = fetched.identity();
-        let mut input = match objects::decoded(&object.key, &fetched.bytes) {
-            Ok(text) => clean_object(&object, &etag, &text, &mut report),
-            Err(error) => {
-                // Not readable as a whole (a corrupt gzip stream): kept as it is, to replay.
-                report.counts.records_in += 1;
-                unreadable_object(&object, &etag, &fetched.bytes, error)
-            }
-        };
-        if md5_ids && fetched.etag.is_none() && input.bookkeeping == Bookkeeping::Watermark {
-            input.earlier_app_id = Some(fetched.md5_app_id(&object.key));
+    let Some(fetched) = fetched else {
+        report.missing_objects += 1;
+        tracing::warn!(bucket = %object.bucket, key = %object.key, "object no longer exists; skipped");
+        return (None, report);
+    };
+    report.objects += 1;
+    let etag = fetched.identity();
+    let mut input = match objects::decoded(&object.key, &fetched.bytes) {
+        Ok(text) => clean_object(object, &etag, &text, &mut report),
+        Err(error) => {
+            // Not readable as a whole (a corrupt gzip stream): kept as it is, to replay.
+            report.counts.records_in += 1;
+            unreadable_object(object, &etag, &fetched.bytes, error)
         }
-        inputs.push(input);
+    };
+    if md5_ids && fetched.etag.is_none() && input.bookkeeping == Bookkeeping::Watermark {
+        input.earlier_app_id = Some(fetched.md5_app_id(&object.key));
     }
-    (inputs, report)
+    (Some(input), report)
 }
 
 /// Lakes (by root) known to hold, or not, app ids that name local objects by the MD5 of their

@@ -159,16 +159,16 @@ impl RawStores {
         Ok(Some(Fetched { etag, bytes }))
     }
 
-    /// Reads the objects concurrently, keeping their order.
-    pub async fn fetch_all(
-        &self,
-        objects: &[ObjectRef],
-    ) -> Result<Vec<Option<Fetched>>, BatchCleanError> {
-        let fetches: Vec<_> = objects.iter().map(|o| self.fetch(o)).collect();
-        futures::stream::iter(fetches)
+    /// Reads the objects, several at once, as a stream in their order: each object can be
+    /// cleaned as soon as it is read, while the next ones are still being read.
+    pub fn fetch_each<'a>(
+        &'a self,
+        objects: &'a [ObjectRef],
+    ) -> impl futures::Stream<Item = Result<(ObjectRef, Option<Fetched>), BatchCleanError>> + 'a
+    {
+        futures::stream::iter(objects)
+            .map(move |object| async move { Ok((object.clone(), self.fetch(object).await?)) })
             .buffered(FETCH_CONCURRENCY)
-            .try_collect()
-            .await
     }
 }
 
