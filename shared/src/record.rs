@@ -412,11 +412,7 @@ impl<'a> RawObject<'a> {
     /// mostly come in the order of the slots, so the slot after the last one filled is tried
     /// first.
     fn insert(&mut self, key: Cow<'a, str>, value: RawValue<'a>) {
-        let slot = match self.keys.get(self.next) {
-            Some(k) if *k == key => Some(self.next),
-            _ => self.keys.iter().position(|k| *k == key),
-        };
-        match slot {
+        match slot_from(self.keys, self.next, &key) {
             Some(slot) => {
                 self.known[slot] = Some(value);
                 self.next = slot + 1;
@@ -428,13 +424,17 @@ impl<'a> RawObject<'a> {
     /// The slot of `key`, if it has one. The readers look keys up in the order of the slots,
     /// so the slot after the last one read is tried first.
     fn slot(&self, key: &str) -> Option<usize> {
-        let hint = self.read_next.get();
-        let slot = match self.keys.get(hint) {
-            Some(k) if *k == key => Some(hint),
-            _ => self.keys.iter().position(|k| *k == key),
-        }?;
+        let slot = slot_from(self.keys, self.read_next.get(), key)?;
         self.read_next.set(slot + 1);
         Some(slot)
+    }
+}
+
+/// The index of `key` in `keys`, trying `hint` first.
+fn slot_from(keys: &[&str], hint: usize, key: &str) -> Option<usize> {
+    match keys.get(hint) {
+        Some(k) if *k == key => Some(hint),
+        _ => keys.iter().position(|k| *k == key),
     }
 }
 
