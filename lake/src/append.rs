@@ -16,7 +16,7 @@
 //!
 //! Within one commit, whole-row duplicates of the cleaned columns are written once.
 
-use crate::batch::{data_batch, quarantine_batch, SourcedRow};
+use crate::batch::{quarantine_batch, CleanColumns, ColumnsBuilder};
 use crate::committed::{committed_transactions, CommittedTransactions};
 use crate::offsets::OffsetRanges;
 use crate::position::Position;
@@ -37,7 +37,6 @@ use deltalake::{DeltaTable, DeltaTableError};
 use hashbrown::hash_table::{Entry, HashTable};
 use shared::CleanRow;
 use std::collections::{BTreeMap, HashSet};
-use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -78,6 +77,9 @@ pub struct Input {
     pub bookkeeping: Bookkeeping,
     /// The cleaned rows, in any order.
     pub rows: Vec<LakeRow>,
+    /// Cleaned rows already laid out column by column: how a cleaner that builds columns as it
+    /// cleans hands them over. Appended as `rows` are, in this order.
+    pub columns: Vec<CleanColumns>,
     /// Quarantined records with their positions.
     pub quarantine: Vec<(Position, QuarantineRow)>,
     /// The app id an earlier release named the same input by, if it named it differently: a
@@ -189,29 +191,30 @@ struct Share<'a, T> {
     app_id: &'a str,
     earlier: Option<&'a str>,
     bookkeeping: Bookkeeping,
-    items: Vec<(Position, &'a T)>,
+    items: Vec<(Position, T)>,
 }
 
 /// Each input's items for one table (those `items` picks), as shares; inputs with none left out.
 fn shares<'a, T>(
     inputs: &'a [Input],
-    items: impl Fn(&'a Input) -> Vec<(Position, &'a T)>,
+    items: impl Fn(usize, &'a Input) -> Vec<(Position, T)>,
 ) -> Vec<Share<'a, T>> {
     inputs
         .iter()
-        .map(|input| Share {
+        .enumerate()
+        .map(|(i, input)| Share {
             app_id: &input.app_id,
             earlier: input.earlier_app_id.as_deref(),
             bookkeeping: input.bookkeeping,
-            items: items(input),
+            items: items(i, input),
         })
         .filter(|s| !s.items.is_empty())
         .collect()
 }
 
 /// What a commit writes: the items not committed yet and the `txn` actions recording them.
-struct Plan<'a, T> {
-    pending: Vec<&'a T>,
+struct Plan<T> {
+    pending: Vec<T>,
     txns: Vec<Transaction>,
     /// Items the table already holds.
     already_committed: usize,
@@ -222,11 +225,11 @@ struct Plan<'a, T> {
 
 /// Decides which items of `shares` are new to a table holding `committed`, and the `txn`
 /// actions that record them. Shares of the same app id are planned together.
-fn plan<'a, T>(
+fn plan<'a, T: Copy>(
     shares: &[Share<'a, T>],
     committed: &CommittedTransactions,
     now_ms: i64,
-) -> Plan<'a, T> {
+) -> Plan<T> {
     // Shares grouped by app id, in app id order; most app ids have one share.
     let mut by_app: BTreeMap<&str, Vec<&Share<'a, T>>> = BTreeMap::new();
     for share in shares {
@@ -321,16 +324,32 @@ impl Lake {
     /// the same inputs completes the rest without writing anything twice.
     pub async fn append(&self, inputs: &[Input]) -> Result<AppendReport, AppendError> {
         let ingested_at = Utc::now();
-        let data: Vec<(LakeTable, Vec<Share<'_, LakeRow>>)> =
+        // Rows handed over one by one are laid out as columns first, as the cleaners that
+        // build columns hand theirs over.
+        let built: Vec<Vec<CleanColumns>> = inputs
+            .iter()
+            .map(|input| columns_of_rows(&input.rows))
+            .collect::<Result<_, _>>()
+            .map_err(|(table, source)| {
+                AppendError::new(&AppendReport::default(), table, arrow_error(table, source))
+            })?;
+        let data: Vec<(LakeTable, Vec<Share<'_, RowRef<'_>>>)> =
             [LakeTable::Pin, LakeTable::Geo, LakeTable::User]
                 .into_iter()
                 .map(|table| {
-                    let shares = shares(inputs, |input| {
+                    let shares = shares(inputs, |i, input| {
                         input
-                            .rows
+                            .columns
                             .iter()
-                            .filter(|r| LakeTable::of(r.row.record_type()) == table)
-                            .map(|r| (r.position, r))
+                            .chain(&built[i])
+                            .filter(|c| c.table() == table)
+                            .flat_map(|columns| {
+                                columns
+                                    .positions()
+                                    .iter()
+                                    .enumerate()
+                                    .map(move |(row, p)| (*p, RowRef::new(columns, row)))
+                            })
                             .collect()
                     });
                     (table, shares)
@@ -342,18 +361,10 @@ impl Lake {
             let table = *table;
             let committed = self
                 .commit_share(table, shares, |rows| {
-                    let (unique, duplicates) = distinct_rows(rows, file_parts(rows.len(), tables));
-                    let parts = file_parts(unique.len(), tables);
-                    let batches = shared::parallel::map_chunks(&unique, parts, |part| {
-                        data_batch(table, part, ingested_at)
-                    })
-                    .into_iter()
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|source| LakeError::Arrow {
-                        table: table.name().into(),
-                        source,
-                    })?;
-                    Ok((batches, unique.len(), duplicates))
+                    let (unique, duplicates) = distinct_rows(rows);
+                    let files = data_files(&unique, file_parts(unique.len(), tables), ingested_at)
+                        .map_err(|source| arrow_error(table, source))?;
+                    Ok((files, unique.len(), duplicates))
                 })
                 .await;
             (table, committed)
@@ -374,17 +385,15 @@ impl Lake {
         if let Some((table, source)) = failed {
             return Err(AppendError::new(&report, table, source));
         }
-        let shares = shares(inputs, |input| {
+        let shares = shares(inputs, |_, input| {
             input.quarantine.iter().map(|(p, q)| (*p, q)).collect()
         });
         if !shares.is_empty() {
             let r = self
                 .commit_share(LakeTable::Quarantine, &shares, |rows| {
-                    let batch = quarantine_batch(rows).map_err(|source| LakeError::Arrow {
-                        table: LakeTable::Quarantine.name().into(),
-                        source,
-                    })?;
-                    Ok((vec![batch], rows.len(), 0))
+                    let batch = quarantine_batch(rows)
+                        .map_err(|source| arrow_error(LakeTable::Quarantine, source))?;
+                    Ok((vec![vec![batch]], rows.len(), 0))
                 })
                 .await
                 .map_err(|source| AppendError::new(&report, LakeTable::Quarantine, source))?;
@@ -395,11 +404,11 @@ impl Lake {
 
     /// Commits the not-yet-committed items of `shares` to `table` in one commit, with a `txn`
     /// per app id, re-planning if a concurrent writer committed one of the same app ids.
-    async fn commit_share<T>(
+    async fn commit_share<T: Copy>(
         &self,
         table: LakeTable,
         shares: &[Share<'_, T>],
-        build: impl Fn(&[&T]) -> Result<(Vec<RecordBatch>, usize, usize), LakeError>,
+        build: impl Fn(&[T]) -> Result<(Vec<Vec<RecordBatch>>, usize, usize), LakeError>,
     ) -> Result<TableReport, LakeError> {
         let name = table.name();
         let mut attempt = 0;
@@ -424,15 +433,15 @@ impl Lake {
                     ..TableReport::default()
                 });
             }
-            let (batches, rows_written, duplicates) = build(&pending)?;
+            let (files, rows_written, duplicates) = build(&pending)?;
             let duplicates_skipped = duplicates + repeated;
             tracing::debug!(
                 table = name,
                 rows = rows_written,
-                files = batches.len(),
+                files = files.len(),
                 "planned and built; writing"
             );
-            match write_and_commit(&delta, &writer_properties(table), batches, txns).await {
+            match write_and_commit(&delta, &writer_properties(table), files, txns).await {
                 Ok(version) => {
                     tracing::info!(
                         table = name,
@@ -493,20 +502,22 @@ impl AppendError {
     }
 }
 
-/// Writes each batch as a Parquet file, all at once (Parquet encoding and compression are
-/// most of a commit's time), and commits them with the given `txn` actions.
+/// Writes each file's batches as a Parquet file, all files at once (Parquet encoding and
+/// compression are most of a commit's time), and commits them with the given `txn` actions.
 async fn write_and_commit(
     table: &DeltaTable,
     properties: &WriterProperties,
-    batches: Vec<RecordBatch>,
+    files: Vec<Vec<RecordBatch>>,
     txns: Vec<Transaction>,
 ) -> Result<u64, DeltaTableError> {
-    let mut writes = Vec::with_capacity(batches.len());
-    for batch in batches {
+    let mut writes = Vec::with_capacity(files.len());
+    for batches in files {
         let mut writer =
             RecordBatchWriter::for_table(table)?.with_writer_properties(properties.clone());
         writes.push(tokio::spawn(async move {
-            writer.write(batch).await?;
+            for batch in batches {
+                writer.write(batch).await?;
+            }
             writer.flush().await
         }));
     }
@@ -592,31 +603,123 @@ fn fast_set<T>(capacity: usize) -> FastSet<T> {
     HashSet::with_capacity_and_hasher(capacity, foldhash::fast::RandomState::default())
 }
 
+fn arrow_error(table: LakeTable, source: deltalake::arrow::error::ArrowError) -> LakeError {
+    LakeError::Arrow {
+        table: table.name().into(),
+        source,
+    }
+}
+
+/// One row of some [`CleanColumns`].
+#[derive(Debug, Clone, Copy)]
+struct RowRef<'a> {
+    columns: &'a CleanColumns,
+    row: u32,
+}
+
+impl<'a> RowRef<'a> {
+    fn new(columns: &'a CleanColumns, row: usize) -> Self {
+        RowRef {
+            columns,
+            // A batch of more than 4 billion rows does not fit in memory first.
+            row: u32::try_from(row).unwrap_or(u32::MAX),
+        }
+    }
+
+    fn hash(&self) -> u64 {
+        self.columns.hash(self.row as usize)
+    }
+
+    fn same_values(&self, other: &RowRef<'_>) -> bool {
+        self.columns
+            .same_values(self.row as usize, other.columns, other.row as usize)
+    }
+}
+
+/// `rows` (of one input), column by column per table; an error names the table a row of
+/// another type was found in.
+fn columns_of_rows(
+    rows: &[LakeRow],
+) -> Result<Vec<CleanColumns>, (LakeTable, deltalake::arrow::error::ArrowError)> {
+    let mut builders: Vec<ColumnsBuilder> = Vec::new();
+    for row in rows {
+        let record_type = row.row.record_type();
+        let table = LakeTable::of(record_type);
+        let builder = match builders.iter().position(|b| b.table() == table) {
+            Some(i) => &mut builders[i],
+            None => {
+                builders.push(ColumnsBuilder::new(record_type, rows.len(), 0));
+                let last = builders.len() - 1;
+                &mut builders[last]
+            }
+        };
+        builder
+            .push(row.position, &row.row.view(), &[&row.source])
+            .map_err(|e| (table, e))?;
+    }
+    Ok(builders.into_iter().map(ColumnsBuilder::finish).collect())
+}
+
 /// The distinct rows (first occurrence kept, in order) and how many duplicates were dropped.
-/// The rows are hashed on every core for a large commit; equal hashes are then told apart by
-/// comparing the rows themselves.
-fn distinct_rows<'a>(rows: &[&'a LakeRow], parts: usize) -> (Vec<SourcedRow<'a>>, usize) {
-    let state = foldhash::fast::RandomState::default();
-    let hashes: Vec<u64> = shared::parallel::map_chunks(rows, parts, |part| {
-        part.iter()
-            .map(|r| state.hash_one(&r.row))
-            .collect::<Vec<_>>()
-    })
-    .concat();
+/// Rows were hashed as they were built; equal hashes are told apart by comparing the values.
+fn distinct_rows<'a>(rows: &[RowRef<'a>]) -> (Vec<RowRef<'a>>, usize) {
     let mut seen: HashTable<usize> = HashTable::with_capacity(rows.len());
     let mut unique = Vec::with_capacity(rows.len());
-    for (i, (row, hash)) in rows.iter().zip(&hashes).enumerate() {
-        let same = |j: &usize| rows[*j].row == row.row;
-        if let Entry::Vacant(slot) = seen.entry(*hash, same, |j| hashes[*j]) {
+    for (i, row) in rows.iter().enumerate() {
+        let same = |j: &usize| rows[*j].same_values(row);
+        if let Entry::Vacant(slot) = seen.entry(row.hash(), same, |j| rows[*j].hash()) {
             slot.insert(i);
-            unique.push(SourcedRow {
-                row: &row.row,
-                source: &row.source,
-            });
+            unique.push(*row);
         }
     }
     let duplicates = rows.len() - unique.len();
     (unique, duplicates)
+}
+
+/// The record batches of `rows`, split into `parts` files of about equal rows. Consecutive
+/// rows of the same columns make one batch; columns taken whole are shared, not copied, and a
+/// batch that straddles two files is sliced, not copied.
+fn data_files(
+    rows: &[RowRef<'_>],
+    parts: usize,
+    ingested_at: chrono::DateTime<Utc>,
+) -> Result<Vec<Vec<RecordBatch>>, deltalake::arrow::error::ArrowError> {
+    let parts = parts.max(1);
+    let per_file = rows.len().div_ceil(parts).max(1);
+    let mut files: Vec<Vec<RecordBatch>> = vec![Vec::new()];
+    let mut in_file = 0;
+    let mut start = 0;
+    while start < rows.len() {
+        let columns = rows[start].columns;
+        let run = rows[start..]
+            .iter()
+            .take_while(|r| std::ptr::eq(r.columns, columns))
+            .count();
+        let picked: Vec<u32> = rows[start..start + run].iter().map(|r| r.row).collect();
+        let whole =
+            run == columns.len() && picked.iter().enumerate().all(|(i, r)| *r as usize == i);
+        let batch = columns.batch((!whole).then_some(picked.as_slice()), ingested_at)?;
+        let mut offset = 0;
+        while offset < run {
+            if in_file >= per_file && files.len() < parts {
+                files.push(Vec::new());
+                in_file = 0;
+            }
+            let room = if files.len() < parts {
+                per_file - in_file
+            } else {
+                run - offset
+            };
+            let take = room.min(run - offset);
+            if let Some(file) = files.last_mut() {
+                file.push(batch.slice(offset, take));
+            }
+            in_file += take;
+            offset += take;
+        }
+        start += run;
+    }
+    Ok(files)
 }
 
 #[cfg(test)]
@@ -634,12 +737,12 @@ mod tests {
             bookkeeping,
             items: items
                 .iter()
-                .map(|(p, item)| (Position::from_int(*p), item))
+                .map(|(p, item)| (Position::from_int(*p), *item))
                 .collect(),
         }
     }
 
-    fn committed_after(plan: &Plan<'_, u32>) -> CommittedTransactions {
+    fn committed_after(plan: &Plan<u32>) -> CommittedTransactions {
         plan.txns
             .iter()
             .map(|t| (t.app_id.clone(), t.version))
@@ -656,7 +759,7 @@ mod tests {
         );
         assert_eq!(
             (&first.pending, first.already_committed),
-            (&vec![&10, &20], 0)
+            (&vec![10, 20], 0)
         );
         let committed = committed_after(&first);
         assert_eq!(committed.version("s3:a@e"), Some(2));
@@ -665,7 +768,7 @@ mod tests {
             &committed,
             0,
         );
-        assert_eq!((again.pending, again.already_committed), (vec![&30], 2));
+        assert_eq!((again.pending, again.already_committed), (vec![30], 2));
     }
 
     #[test]
@@ -682,7 +785,7 @@ mod tests {
                 .map(|f| share("msk:t.pin+0", Bookkeeping::Offsets, &files[*f]))
                 .collect();
             let p = plan(&shares, &committed, 0);
-            landed.extend(p.pending.iter().map(|i| **i));
+            landed.extend(p.pending.iter().copied());
             // Everything not landed is either already committed or a repeat in this batch.
             assert_eq!(
                 p.pending.len() + p.already_committed + p.repeated,
@@ -722,7 +825,7 @@ mod tests {
         );
         assert_eq!(
             (p.pending, p.already_committed, p.txns.len()),
-            (vec![&2], 1, 1)
+            (vec![2], 1, 1)
         );
     }
 }

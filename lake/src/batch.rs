@@ -1,23 +1,19 @@
 //! Cleaned rows and quarantine rows into Arrow record batches, column by column.
 
+use crate::position::Position;
 use crate::schema::{coordinates_type, LakeTable, QuarantineRow};
 use chrono::{DateTime, Utc};
 use deltalake::arrow::array::{
-    ArrayRef, Float64Builder, Int64Array, ListBuilder, RecordBatch, StringBuilder,
-    TimestampMicrosecondArray,
+    Array, ArrayRef, Float64Builder, Int64Builder, ListBuilder, RecordBatch, StringBuilder,
+    TimestampMicrosecondArray, TimestampMicrosecondBuilder, UInt32Array,
 };
+use deltalake::arrow::compute::take_arrays;
 use deltalake::arrow::datatypes::{DataType, Field};
 use deltalake::arrow::error::ArrowError;
-use shared::{CleanGeo, CleanPin, CleanRow, CleanUser};
+use shared::{CleanView, RecordType};
+use std::fmt::Write as _;
+use std::hash::BuildHasher;
 use std::sync::Arc;
-
-/// A cleaned row with its provenance, ready for a data table.
-pub struct SourcedRow<'a> {
-    /// The cleaned record.
-    pub row: &'a CleanRow,
-    /// Where it came from (`_source`).
-    pub source: &'a str,
-}
 
 /// A string column, its buffers sized from a first pass over the values: collecting grows them
 /// by doubling, which copied a large batch's text twice more.
@@ -26,32 +22,6 @@ fn strings<'a>(values: impl Iterator<Item = Option<&'a str>> + Clone) -> ArrayRe
     let mut column = StringBuilder::with_capacity(values.size_hint().0, bytes);
     column.extend(values);
     Arc::new(column.finish())
-}
-
-/// `N` string columns of `rows`, filled row by row: a row's strings sit together in memory, so
-/// reading each row once keeps them in cache, where filling one column at a time walked the
-/// whole batch's heap once per column. Buffers are sized first, from the strings' lengths.
-fn text_columns<'a, R, const N: usize>(
-    rows: &[&'a R],
-    fields: impl Fn(&'a R) -> [Option<&'a str>; N],
-) -> [ArrayRef; N] {
-    let mut bytes = [0usize; N];
-    for row in rows {
-        for (total, field) in bytes.iter_mut().zip(fields(row)) {
-            *total += field.map_or(0, str::len);
-        }
-    }
-    let mut columns = bytes.map(|b| StringBuilder::with_capacity(rows.len(), b));
-    for row in rows {
-        for (column, field) in columns.iter_mut().zip(fields(row)) {
-            column.append_option(field);
-        }
-    }
-    columns.map(|mut c| Arc::new(c.finish()) as ArrayRef)
-}
-
-fn ints(values: impl Iterator<Item = Option<i64>>) -> ArrayRef {
-    Arc::new(values.collect::<Int64Array>())
 }
 
 fn times(values: impl Iterator<Item = Option<DateTime<Utc>>>) -> ArrayRef {
@@ -63,72 +33,228 @@ fn times(values: impl Iterator<Item = Option<DateTime<Utc>>>) -> ArrayRef {
     )
 }
 
-/// Builds the record batch for `table` from rows that all belong to it.
-///
-/// Rows of another type are a programming error upstream and are reported as an Arrow error
-/// rather than silently dropped.
-pub fn data_batch(
+/// The seed of the row hashes: fixed, so rows built apart (one object per thread) hash alike.
+const ROW_HASH_SEED: u64 = 0x7069_6e70_6970_6531;
+
+/// Cleaned rows of one data table, column by column, each with its position in its input and
+/// a hash of its cleaned values: what a cleaner builds as it cleans (see [`ColumnsBuilder`]),
+/// so a kept value is copied once, from the raw record straight into its column.
+#[derive(Debug, Clone)]
+pub struct CleanColumns {
     table: LakeTable,
-    rows: &[SourcedRow<'_>],
-    ingested_at: DateTime<Utc>,
-) -> Result<RecordBatch, ArrowError> {
-    let wrong = || {
-        ArrowError::InvalidArgumentError(format!(
-            "row of another type in the {} batch",
-            table.name()
-        ))
-    };
-    let mut columns: Vec<ArrayRef> = match table {
-        LakeTable::Pin => {
-            let pins: Vec<&CleanPin> = rows
+    /// The table's columns but the last, `_ingested_at`, which is set when committed.
+    columns: Vec<ArrayRef>,
+    positions: Vec<Position>,
+    hashes: Vec<u64>,
+}
+
+impl CleanColumns {
+    /// The table the rows belong to.
+    pub fn table(&self) -> LakeTable {
+        self.table
+    }
+
+    /// How many rows.
+    pub fn len(&self) -> usize {
+        self.positions.len()
+    }
+
+    /// True when there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.positions.is_empty()
+    }
+
+    /// Each row's position in its input, in row order.
+    pub fn positions(&self) -> &[Position] {
+        &self.positions
+    }
+
+    /// The hash of row `row`'s cleaned values (not its `_source`).
+    pub(crate) fn hash(&self, row: usize) -> u64 {
+        self.hashes[row]
+    }
+
+    /// True when row `a` of `self` and row `b` of `other` hold the same cleaned values
+    /// (`_source` aside).
+    pub(crate) fn same_values(&self, a: usize, other: &CleanColumns, b: usize) -> bool {
+        let values = self.columns.len() - 1;
+        self.table == other.table
+            && self.columns[..values]
                 .iter()
-                .map(|r| match r.row {
-                    CleanRow::Pin(p) => Ok(p),
-                    _ => Err(wrong()),
-                })
-                .collect::<Result<_, _>>()?;
-            let [unique_id, title, description, poster_name, tag_list, is_image_or_video, image_src, save_location, category] =
-                text_columns(&pins, |p: &CleanPin| {
-                    [
-                        p.unique_id.as_deref(),
-                        p.title.as_deref(),
-                        p.description.as_deref(),
-                        p.poster_name.as_deref(),
-                        p.tag_list.as_deref(),
-                        p.is_image_or_video.as_deref(),
-                        p.image_src.as_deref(),
-                        p.save_location.as_deref(),
-                        p.category.as_deref(),
-                    ]
-                });
-            vec![
-                ints(pins.iter().map(|p| Some(p.ind))),
-                unique_id,
-                title,
-                description,
-                ints(pins.iter().map(|p| p.follower_count)),
-                poster_name,
-                tag_list,
-                is_image_or_video,
-                image_src,
-                save_location,
-                category,
-            ]
+                .zip(&other.columns[..values])
+                .all(|(x, y)| x.slice(a, 1).to_data() == y.slice(b, 1).to_data())
+    }
+
+    /// The rows `rows` (all of them when `None`) as a record batch of the table, with
+    /// `_ingested_at` set to `ingested_at`.
+    pub(crate) fn batch(
+        &self,
+        rows: Option<&[u32]>,
+        ingested_at: DateTime<Utc>,
+    ) -> Result<RecordBatch, ArrowError> {
+        let mut columns = match rows {
+            None => self.columns.clone(),
+            Some(rows) => {
+                let indices = UInt32Array::from(rows.to_vec());
+                take_arrays(&self.columns, &indices, None)?
+            }
+        };
+        let len = rows.map_or(self.len(), <[u32]>::len);
+        columns.push(Arc::new(
+            TimestampMicrosecondArray::from_value(ingested_at.timestamp_micros(), len)
+                .with_timezone("UTC"),
+        ));
+        RecordBatch::try_new(self.table.schema(), columns)
+    }
+}
+
+/// Builds the [`CleanColumns`] of one data table row by row.
+#[derive(Debug)]
+pub struct ColumnsBuilder {
+    table: LakeTable,
+    columns: TableColumns,
+    source: StringBuilder,
+    positions: Vec<Position>,
+    hashes: Vec<u64>,
+    hasher: foldhash::fast::FixedState,
+}
+
+#[derive(Debug)]
+enum TableColumns {
+    Pin {
+        ind: Int64Builder,
+        /// `unique_id`, `title`, `description`, then from `poster_name` to `category`.
+        text: Box<[StringBuilder; 9]>,
+        follower_count: Int64Builder,
+    },
+    Geo {
+        ind: Int64Builder,
+        country: StringBuilder,
+        coordinates: ListBuilder<Float64Builder>,
+        timestamp: TimestampMicrosecondBuilder,
+    },
+    User {
+        ind: Int64Builder,
+        user_name: StringBuilder,
+        age: Int64Builder,
+        date_joined: TimestampMicrosecondBuilder,
+    },
+}
+
+fn time_builder(rows: usize) -> TimestampMicrosecondBuilder {
+    TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC")
+}
+
+fn micros(t: Option<DateTime<Utc>>) -> Option<i64> {
+    t.map(|t| t.timestamp_micros())
+}
+
+impl ColumnsBuilder {
+    /// A builder for the rows of `record_type`'s table, with room for about `rows` rows of
+    /// `text_bytes` bytes of text in all.
+    pub fn new(record_type: RecordType, rows: usize, text_bytes: usize) -> ColumnsBuilder {
+        let table = LakeTable::of(record_type);
+        let strings = |share: usize| StringBuilder::with_capacity(rows, text_bytes / share.max(1));
+        let columns = match record_type {
+            RecordType::Pin => TableColumns::Pin {
+                ind: Int64Builder::with_capacity(rows),
+                text: Box::new(std::array::from_fn(|_| strings(9))),
+                follower_count: Int64Builder::with_capacity(rows),
+            },
+            RecordType::Geo => {
+                let item = match coordinates_type() {
+                    DataType::List(item) => item,
+                    _ => Arc::new(Field::new("element", DataType::Float64, true)),
+                };
+                TableColumns::Geo {
+                    ind: Int64Builder::with_capacity(rows),
+                    country: strings(4),
+                    coordinates: ListBuilder::with_capacity(
+                        Float64Builder::with_capacity(2 * rows),
+                        rows,
+                    )
+                    .with_field(item),
+                    timestamp: time_builder(rows),
+                }
+            }
+            RecordType::User => TableColumns::User {
+                ind: Int64Builder::with_capacity(rows),
+                user_name: strings(4),
+                age: Int64Builder::with_capacity(rows),
+                date_joined: time_builder(rows),
+            },
+        };
+        ColumnsBuilder {
+            table,
+            columns,
+            source: StringBuilder::with_capacity(rows, rows * 32),
+            positions: Vec::with_capacity(rows),
+            hashes: Vec::with_capacity(rows),
+            hasher: foldhash::fast::FixedState::with_seed(ROW_HASH_SEED),
         }
-        LakeTable::Geo => {
-            let geos: Vec<&CleanGeo> = rows
-                .iter()
-                .map(|r| match r.row {
-                    CleanRow::Geo(g) => Ok(g),
-                    _ => Err(wrong()),
-                })
-                .collect::<Result<_, _>>()?;
-            let DataType::List(item) = coordinates_type() else {
-                return Err(ArrowError::SchemaError("coordinates must be a list".into()));
-            };
-            let mut coordinates = ListBuilder::with_capacity(Float64Builder::new(), geos.len())
-                .with_field(Arc::<Field>::clone(&item));
-            for g in &geos {
+    }
+
+    /// The table the rows go to.
+    pub fn table(&self) -> LakeTable {
+        self.table
+    }
+
+    /// Rows added so far.
+    pub fn len(&self) -> usize {
+        self.positions.len()
+    }
+
+    /// True when no row was added.
+    pub fn is_empty(&self) -> bool {
+        self.positions.is_empty()
+    }
+
+    /// Adds a cleaned row, its position in its input and where it came from (`_source`, given
+    /// as the pieces it is joined from). A row of another table is a programming error
+    /// upstream, reported rather than dropped.
+    pub fn push(
+        &mut self,
+        position: Position,
+        row: &CleanView<'_>,
+        source: &[&str],
+    ) -> Result<(), ArrowError> {
+        match (&mut self.columns, row) {
+            (
+                TableColumns::Pin {
+                    ind,
+                    text,
+                    follower_count,
+                },
+                CleanView::Pin(p),
+            ) => {
+                ind.append_value(p.ind);
+                let values = [
+                    p.unique_id,
+                    p.title,
+                    p.description,
+                    p.poster_name,
+                    p.tag_list,
+                    p.is_image_or_video,
+                    p.image_src,
+                    p.save_location,
+                    p.category,
+                ];
+                for (column, value) in text.iter_mut().zip(values) {
+                    column.append_option(value);
+                }
+                follower_count.append_option(p.follower_count);
+            }
+            (
+                TableColumns::Geo {
+                    ind,
+                    country,
+                    coordinates,
+                    timestamp,
+                },
+                CleanView::Geo(g),
+            ) => {
+                ind.append_value(g.ind);
+                country.append_option(g.country);
                 match g.coordinates {
                     Some(pair) => {
                         coordinates.values().extend(pair);
@@ -136,34 +262,91 @@ pub fn data_batch(
                     }
                     None => coordinates.append(false),
                 }
+                timestamp.append_option(micros(g.timestamp));
             }
-            vec![
-                ints(geos.iter().map(|g| Some(g.ind))),
-                strings(geos.iter().map(|g| g.country.as_deref())),
+            (
+                TableColumns::User {
+                    ind,
+                    user_name,
+                    age,
+                    date_joined,
+                },
+                CleanView::User(u),
+            ) => {
+                ind.append_value(u.ind);
+                user_name.append_option(u.user_name.as_deref());
+                age.append_option(u.age);
+                date_joined.append_option(micros(u.date_joined));
+            }
+            _ => {
+                return Err(ArrowError::InvalidArgumentError(format!(
+                    "a {} row among the rows of the {} table",
+                    row.record_type().as_str(),
+                    self.table.name()
+                )))
+            }
+        }
+        match source {
+            [one] => self.source.append_value(one),
+            pieces => {
+                for piece in pieces {
+                    // Writing to a builder's value buffer cannot fail.
+                    let _ = self.source.write_str(piece);
+                }
+                self.source.append_value("");
+            }
+        }
+        self.positions.push(position);
+        self.hashes.push(self.hasher.hash_one(row));
+        Ok(())
+    }
+
+    /// The rows added, column by column.
+    pub fn finish(mut self) -> CleanColumns {
+        let mut columns: Vec<ArrayRef> = match &mut self.columns {
+            TableColumns::Pin {
+                ind,
+                text,
+                follower_count,
+            } => {
+                let mut text = text.iter_mut().map(|c| Arc::new(c.finish()) as ArrayRef);
+                let mut columns: Vec<ArrayRef> = vec![Arc::new(ind.finish())];
+                columns.extend(text.by_ref().take(3));
+                columns.push(Arc::new(follower_count.finish()));
+                columns.extend(text);
+                columns
+            }
+            TableColumns::Geo {
+                ind,
+                country,
+                coordinates,
+                timestamp,
+            } => vec![
+                Arc::new(ind.finish()),
+                Arc::new(country.finish()),
                 Arc::new(coordinates.finish()),
-                times(geos.iter().map(|g| g.timestamp)),
-            ]
+                Arc::new(timestamp.finish()),
+            ],
+            TableColumns::User {
+                ind,
+                user_name,
+                age,
+                date_joined,
+            } => vec![
+                Arc::new(ind.finish()),
+                Arc::new(user_name.finish()),
+                Arc::new(age.finish()),
+                Arc::new(date_joined.finish()),
+            ],
+        };
+        columns.push(Arc::new(self.source.finish()));
+        CleanColumns {
+            table: self.table,
+            columns,
+            positions: self.positions,
+            hashes: self.hashes,
         }
-        LakeTable::User => {
-            let users: Vec<&CleanUser> = rows
-                .iter()
-                .map(|r| match r.row {
-                    CleanRow::User(u) => Ok(u),
-                    _ => Err(wrong()),
-                })
-                .collect::<Result<_, _>>()?;
-            vec![
-                ints(users.iter().map(|u| Some(u.ind))),
-                strings(users.iter().map(|u| u.user_name.as_deref())),
-                ints(users.iter().map(|u| u.age)),
-                times(users.iter().map(|u| u.date_joined)),
-            ]
-        }
-        LakeTable::Quarantine => return Err(wrong()),
-    };
-    columns.push(strings(rows.iter().map(|r| Some(r.source))));
-    columns.push(times(rows.iter().map(|_| Some(ingested_at))));
-    RecordBatch::try_new(table.schema(), columns)
+    }
 }
 
 /// Builds the quarantine table's record batch.

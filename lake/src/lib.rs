@@ -29,6 +29,7 @@ pub mod table;
 pub use append::{
     AppendError, AppendReport, Bookkeeping, CleanCounts, Input, LakeRow, TableReport,
 };
+pub use batch::{CleanColumns, ColumnsBuilder};
 pub use position::Position;
 pub use schema::{LakeTable, QuarantineRow};
 pub use table::{Lake, LakeError};

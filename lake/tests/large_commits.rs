@@ -1,7 +1,7 @@
 //! A commit large enough to be built and written as several files in parallel keeps every row
 //! once, and each duplicate out.
 
-use lake::{AppendReport, Input, LakeRow, Position};
+use lake::{AppendReport, ColumnsBuilder, Input, LakeRow, Position};
 use test_support::{sorted_inds, TempLake};
 
 /// `n` rows of `record_type`, the row at position `p` read from `record(p - 1)`.
@@ -101,4 +101,51 @@ async fn the_only_table_of_an_append_is_written_on_every_core_from_fewer_rows() 
         let table = lake.lake.load(table).await.unwrap();
         assert_eq!(table.get_file_uris().unwrap().count(), 1);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_handed_over_as_columns_and_one_by_one_are_one_set_of_rows() {
+    // Two inputs of the same 20,000 user records: one built as columns while cleaning (in two
+    // runs, as two cores build them), one as rows. Each row is written once, from the first
+    // input, and split over the cores' files.
+    let lake = TempLake::new();
+    let record = |i: i64| format!(r#"{{"ind": {i}, "first_name": "u{i}", "age": 30}}"#);
+    let runs = [0..12_000i64, 12_000..20_000].map(|run| {
+        let mut columns = ColumnsBuilder::new(shared::RecordType::User, 0, 0);
+        for i in run {
+            shared::clean_text_with(shared::RecordType::User, &record(i), |row, _| {
+                columns.push(Position::from_int(i + 1), &row, &["columns"])
+            })
+            .unwrap()
+            .unwrap();
+        }
+        columns.finish()
+    });
+    let built = Input {
+        app_id: "test:a-columns".into(),
+        columns: runs.to_vec(),
+        ..Input::default()
+    };
+    let one_by_one = Input {
+        app_id: "test:b-rows".into(),
+        rows: rows(shared::RecordType::User, 20_000, record),
+        ..Input::default()
+    };
+    let report = lake.lake.append(&[one_by_one, built]).await.unwrap();
+    assert_eq!(
+        (report.rows_written(), report.duplicates_skipped()),
+        (20_000, 20_000)
+    );
+    let table = lake.lake.load("user").await.unwrap();
+    assert_eq!(
+        table.get_file_uris().unwrap().count(),
+        shared::parallel::cores()
+    );
+    assert_eq!(
+        sorted_inds(&lake.lake, "user").await,
+        (0..20_000).collect::<Vec<_>>()
+    );
+    // The input first in app id order keeps its rows.
+    let rows = lake.lake.read_rows("user").await.unwrap();
+    assert!(rows.iter().all(|r| r["_source"] == "columns"));
 }

@@ -11,6 +11,7 @@ use crate::record::{
 };
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::hash::{Hash, Hasher};
 
 /// `title` value meaning "no title".
@@ -138,49 +139,280 @@ pub struct Cleaned {
     pub warnings: Vec<QualityWarning>,
 }
 
+/// A cleaned row whose text borrows from the raw record it was cleaned from: what a
+/// [`CleanRow`] holds, before (or instead of) copying it. Writers that copy the values straight
+/// into columns take this, so a record's kept text is copied once.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CleanView<'a> {
+    /// A row of the `pin` table.
+    Pin(PinView<'a>),
+    /// A row of the `geo` table.
+    Geo(GeoView<'a>),
+    /// A row of the `user` table.
+    User(UserView<'a>),
+}
+
+/// A [`CleanPin`] borrowing its text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct PinView<'a> {
+    /// See [`CleanPin::ind`].
+    pub ind: i64,
+    /// See [`CleanPin::unique_id`].
+    pub unique_id: Option<&'a str>,
+    /// See [`CleanPin::title`].
+    pub title: Option<&'a str>,
+    /// See [`CleanPin::description`].
+    pub description: Option<&'a str>,
+    /// See [`CleanPin::follower_count`].
+    pub follower_count: Option<i64>,
+    /// See [`CleanPin::poster_name`].
+    pub poster_name: Option<&'a str>,
+    /// See [`CleanPin::tag_list`].
+    pub tag_list: Option<&'a str>,
+    /// See [`CleanPin::is_image_or_video`].
+    pub is_image_or_video: Option<&'a str>,
+    /// See [`CleanPin::image_src`].
+    pub image_src: Option<&'a str>,
+    /// See [`CleanPin::save_location`].
+    pub save_location: Option<&'a str>,
+    /// See [`CleanPin::category`].
+    pub category: Option<&'a str>,
+}
+
+/// A [`CleanGeo`] borrowing its text.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct GeoView<'a> {
+    /// See [`CleanGeo::ind`].
+    pub ind: i64,
+    /// See [`CleanGeo::country`].
+    pub country: Option<&'a str>,
+    /// See [`CleanGeo::coordinates`].
+    pub coordinates: Option<[Option<f64>; 2]>,
+    /// See [`CleanGeo::timestamp`].
+    pub timestamp: Option<DateTime<Utc>>,
+}
+
+/// A [`CleanUser`] borrowing its text where it can (a full name is joined, so owned).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct UserView<'a> {
+    /// See [`CleanUser::ind`].
+    pub ind: i64,
+    /// See [`CleanUser::user_name`].
+    pub user_name: Option<Cow<'a, str>>,
+    /// See [`CleanUser::age`].
+    pub age: Option<i64>,
+    /// See [`CleanUser::date_joined`].
+    pub date_joined: Option<DateTime<Utc>>,
+}
+
+// Whole-row equality for de-duplication: coordinates compare by their exact bits.
+impl Eq for GeoView<'_> {}
+
+impl Hash for GeoView<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.ind.hash(state);
+        self.country.hash(state);
+        self.coordinates
+            .map(|c| c.map(|x| x.map(f64::to_bits)))
+            .hash(state);
+        self.timestamp.hash(state);
+    }
+}
+
+impl Hash for CleanView<'_> {
+    /// Hashes as the equal [`CleanRow`] does not necessarily: views hash only with views.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        match self {
+            CleanView::Pin(p) => p.hash(state),
+            CleanView::Geo(g) => g.hash(state),
+            CleanView::User(u) => u.hash(state),
+        }
+    }
+}
+
+impl CleanView<'_> {
+    /// The type of record this row came from (and the table it goes to).
+    pub fn record_type(&self) -> RecordType {
+        match self {
+            CleanView::Pin(_) => RecordType::Pin,
+            CleanView::Geo(_) => RecordType::Geo,
+            CleanView::User(_) => RecordType::User,
+        }
+    }
+
+    /// The row with its text copied.
+    pub fn to_row(&self) -> CleanRow {
+        match self {
+            CleanView::Pin(p) => CleanRow::Pin(p.to_pin()),
+            CleanView::Geo(g) => CleanRow::Geo(g.to_geo()),
+            CleanView::User(u) => CleanRow::User(u.to_user()),
+        }
+    }
+}
+
+fn copied(v: Option<&str>) -> Option<String> {
+    v.map(str::to_string)
+}
+
+impl PinView<'_> {
+    /// The post with its text copied.
+    pub fn to_pin(&self) -> CleanPin {
+        CleanPin {
+            ind: self.ind,
+            unique_id: copied(self.unique_id),
+            title: copied(self.title),
+            description: copied(self.description),
+            follower_count: self.follower_count,
+            poster_name: copied(self.poster_name),
+            tag_list: copied(self.tag_list),
+            is_image_or_video: copied(self.is_image_or_video),
+            image_src: copied(self.image_src),
+            save_location: copied(self.save_location),
+            category: copied(self.category),
+        }
+    }
+}
+
+impl GeoView<'_> {
+    /// The geolocation with its text copied.
+    pub fn to_geo(&self) -> CleanGeo {
+        CleanGeo {
+            ind: self.ind,
+            country: copied(self.country),
+            coordinates: self.coordinates,
+            timestamp: self.timestamp,
+        }
+    }
+}
+
+impl UserView<'_> {
+    /// The user with its text copied.
+    pub fn to_user(&self) -> CleanUser {
+        CleanUser {
+            ind: self.ind,
+            user_name: copied(self.user_name.as_deref()),
+            age: self.age,
+            date_joined: self.date_joined,
+        }
+    }
+}
+
+impl CleanRow {
+    /// The row as a view of its text.
+    pub fn view(&self) -> CleanView<'_> {
+        match self {
+            CleanRow::Pin(p) => CleanView::Pin(PinView {
+                ind: p.ind,
+                unique_id: p.unique_id.as_deref(),
+                title: p.title.as_deref(),
+                description: p.description.as_deref(),
+                follower_count: p.follower_count,
+                poster_name: p.poster_name.as_deref(),
+                tag_list: p.tag_list.as_deref(),
+                is_image_or_video: p.is_image_or_video.as_deref(),
+                image_src: p.image_src.as_deref(),
+                save_location: p.save_location.as_deref(),
+                category: p.category.as_deref(),
+            }),
+            CleanRow::Geo(g) => CleanView::Geo(GeoView {
+                ind: g.ind,
+                country: g.country.as_deref(),
+                coordinates: g.coordinates,
+                timestamp: g.timestamp,
+            }),
+            CleanRow::User(u) => CleanView::User(UserView {
+                ind: u.ind,
+                user_name: u.user_name.as_deref().map(Cow::Borrowed),
+                age: u.age,
+                date_joined: u.date_joined,
+            }),
+        }
+    }
+}
+
 /// Cleans one raw record given as JSON bytes.
 pub fn clean_record(record_type: RecordType, bytes: &[u8]) -> Result<Cleaned, RecordError> {
-    clean_object(record_type, &RawObject::parse_for(record_type, bytes)?)
+    clean_record_with(record_type, bytes, owned)
 }
 
 /// [`clean_record`] for a record already known to be UTF-8 text (a line of an object checked
 /// as a whole): the same result, without checking the text again.
 pub fn clean_text(record_type: RecordType, text: &str) -> Result<Cleaned, RecordError> {
-    clean_object(record_type, &RawObject::parse_text_for(record_type, text)?)
+    clean_text_with(record_type, text, owned)
 }
 
 /// Cleans one raw record given as a parsed JSON value.
 pub fn clean_value(record_type: RecordType, value: &Value) -> Result<Cleaned, RecordError> {
-    clean_object(record_type, as_object(value)?)
+    clean_object(record_type, as_object(value)?, owned)
 }
 
-fn clean_object(record_type: RecordType, obj: &impl JsonObject) -> Result<Cleaned, RecordError> {
+/// [`clean_record`], handing the cleaned row to `use_row` as a view of the raw record's text
+/// (with its warnings) rather than copying it: the same rows, the same errors.
+pub fn clean_record_with<R>(
+    record_type: RecordType,
+    bytes: &[u8],
+    use_row: impl FnOnce(CleanView<'_>, Vec<QualityWarning>) -> R,
+) -> Result<R, RecordError> {
+    clean_object(
+        record_type,
+        &RawObject::parse_for(record_type, bytes)?,
+        use_row,
+    )
+}
+
+/// [`clean_text`], handing the cleaned row to `use_row` as a view, as [`clean_record_with`].
+pub fn clean_text_with<R>(
+    record_type: RecordType,
+    text: &str,
+    use_row: impl FnOnce(CleanView<'_>, Vec<QualityWarning>) -> R,
+) -> Result<R, RecordError> {
+    clean_object(
+        record_type,
+        &RawObject::parse_text_for(record_type, text)?,
+        use_row,
+    )
+}
+
+fn owned(view: CleanView<'_>, warnings: Vec<QualityWarning>) -> Cleaned {
+    Cleaned {
+        row: view.to_row(),
+        warnings,
+    }
+}
+
+fn clean_object<R>(
+    record_type: RecordType,
+    obj: &impl JsonObject,
+    use_row: impl FnOnce(CleanView<'_>, Vec<QualityWarning>) -> R,
+) -> Result<R, RecordError> {
     Ok(match record_type {
         RecordType::Pin => {
-            let (pin, warnings) = clean_pin(PinRecord::from_object(obj)?);
-            Cleaned {
-                row: CleanRow::Pin(pin),
-                warnings,
-            }
+            let (pin, warnings) = clean_pin_view(PinRecord::from_object(obj)?);
+            use_row(CleanView::Pin(pin), warnings)
         }
-        RecordType::Geo => Cleaned {
-            row: CleanRow::Geo(clean_geo(GeoRecord::from_object(obj)?)),
-            warnings: Vec::new(),
-        },
-        RecordType::User => Cleaned {
-            row: CleanRow::User(clean_user(UserRecord::from_object(obj)?)),
-            warnings: Vec::new(),
-        },
+        RecordType::Geo => use_row(
+            CleanView::Geo(clean_geo_view(GeoRecord::from_object(obj)?)),
+            Vec::new(),
+        ),
+        RecordType::User => use_row(
+            CleanView::User(clean_user_view(UserRecord::from_object(obj)?)),
+            Vec::new(),
+        ),
     })
 }
 
 /// Cleans a post: empty values and sentinels become null, the follower count becomes a number,
 /// the save location loses its prefix, `index` becomes `ind` and `downloaded` is dropped.
 pub fn clean_pin(raw: PinRecord<'_>) -> (CleanPin, Vec<QualityWarning>) {
+    let (view, warnings) = clean_pin_view(raw);
+    (view.to_pin(), warnings)
+}
+
+/// [`clean_pin`] without copying the text kept.
+pub fn clean_pin_view(raw: PinRecord<'_>) -> (PinView<'_>, Vec<QualityWarning>) {
     fn kept<'a>(v: Option<&'a str>, sentinels: &[&str]) -> Option<&'a str> {
         v.filter(|s| !EMPTY_VALUE_SENTINELS.contains(s) && !sentinels.contains(s))
     }
-    let text = |v: Option<&str>, sentinels: &[&str]| kept(v, sentinels).map(str::to_string);
     let mut warnings = Vec::new();
     let follower_count =
         kept(raw.follower_count.as_deref(), &[USER_INFO_ERROR_SENTINEL]).and_then(|s| {
@@ -193,35 +425,37 @@ pub fn clean_pin(raw: PinRecord<'_>) -> (CleanPin, Vec<QualityWarning>) {
             }
             parsed
         });
-    let pin = CleanPin {
+    let pin = PinView {
         ind: raw.index,
-        unique_id: text(raw.unique_id, &[]),
-        title: text(raw.title, &[NO_TITLE_SENTINEL]),
-        description: text(raw.description, &NO_DESCRIPTION_SENTINELS),
+        unique_id: kept(raw.unique_id, &[]),
+        title: kept(raw.title, &[NO_TITLE_SENTINEL]),
+        description: kept(raw.description, &NO_DESCRIPTION_SENTINELS),
         follower_count,
-        poster_name: text(raw.poster_name, &[USER_INFO_ERROR_SENTINEL]),
-        tag_list: text(raw.tag_list, &[NO_TAGS_SENTINEL]),
-        is_image_or_video: text(raw.is_image_or_video, &[]),
-        image_src: text(raw.image_src, &[IMAGE_SRC_ERROR_SENTINEL]),
-        save_location: kept(raw.save_location, &[]).map(|s| {
-            s.strip_prefix(SAVE_LOCATION_PREFIX)
-                .unwrap_or(s)
-                .to_string()
-        }),
-        category: text(raw.category, &[]),
+        poster_name: kept(raw.poster_name, &[USER_INFO_ERROR_SENTINEL]),
+        tag_list: kept(raw.tag_list, &[NO_TAGS_SENTINEL]),
+        is_image_or_video: kept(raw.is_image_or_video, &[]),
+        image_src: kept(raw.image_src, &[IMAGE_SRC_ERROR_SENTINEL]),
+        save_location: kept(raw.save_location, &[])
+            .map(|s| s.strip_prefix(SAVE_LOCATION_PREFIX).unwrap_or(s)),
+        category: kept(raw.category, &[]),
     };
     (pin, warnings)
 }
 
 /// Cleans a geolocation: latitude and longitude become `coordinates`.
 pub fn clean_geo(raw: GeoRecord<'_>) -> CleanGeo {
+    clean_geo_view(raw).to_geo()
+}
+
+/// [`clean_geo`] without copying the text kept.
+pub fn clean_geo_view(raw: GeoRecord<'_>) -> GeoView<'_> {
     let coordinates = match (raw.latitude, raw.longitude) {
         (None, None) => None,
         (lat, lon) => Some([lat, lon]),
     };
-    CleanGeo {
+    GeoView {
         ind: raw.ind,
-        country: raw.country.map(str::to_string),
+        country: raw.country,
         coordinates,
         timestamp: raw.timestamp,
     }
@@ -229,12 +463,17 @@ pub fn clean_geo(raw: GeoRecord<'_>) -> CleanGeo {
 
 /// Cleans a user: first and last name become `user_name`.
 pub fn clean_user(raw: UserRecord<'_>) -> CleanUser {
+    clean_user_view(raw).to_user()
+}
+
+/// [`clean_user`] without copying the text kept (a full name is joined).
+pub fn clean_user_view(raw: UserRecord<'_>) -> UserView<'_> {
     let user_name = match (raw.first_name, raw.last_name) {
-        (Some(first), Some(last)) => Some(format!("{first} {last}")),
-        (Some(one), None) | (None, Some(one)) => Some(one.to_string()),
+        (Some(first), Some(last)) => Some(Cow::Owned(format!("{first} {last}"))),
+        (Some(one), None) | (None, Some(one)) => Some(Cow::Borrowed(one)),
         (None, None) => None,
     };
-    CleanUser {
+    UserView {
         ind: raw.ind,
         user_name,
         age: raw.age,

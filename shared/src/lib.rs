@@ -16,6 +16,7 @@ pub mod record;
 pub mod route;
 
 pub use clean::{
-    clean_record, clean_text, clean_value, CleanGeo, CleanPin, CleanRow, CleanUser, Cleaned,
+    clean_record, clean_record_with, clean_text, clean_text_with, clean_value, CleanGeo, CleanPin,
+    CleanRow, CleanUser, CleanView, Cleaned, GeoView, PinView, QualityWarning, UserView,
 };
 pub use record::{RawObject, RecordError, RecordType};

@@ -20,11 +20,13 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::Utc;
 use futures::StreamExt;
 use lake::{
-    AppendError, Bookkeeping, CleanCounts, Input, Lake, LakeError, LakeRow, Position, QuarantineRow,
+    AppendError, Bookkeeping, CleanCounts, ColumnsBuilder, Input, Lake, LakeError, Position,
+    QuarantineRow,
 };
 pub use objects::{Fetched, ObjectRef, RawStores};
 use serde::Serialize;
 use shared::route::{record_type_of_key, sink_file_of_key};
+use shared::{CleanView, QualityWarning};
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 
@@ -395,7 +397,13 @@ pub fn clean_object(
         },
     };
     let record_type = record_type_of_key(&object.key);
-    let source: std::sync::Arc<str> = object.key.as_str().into();
+    // The cleaned rows go straight into columns: about one row per line, holding about as
+    // much text as the object.
+    let lines_in = bytes.iter().filter(|b| **b == b'\n').count() + 1;
+    let mut columns = record_type
+        .as_ref()
+        .map(|rt| (*rt, ColumnsBuilder::new(*rt, lines_in, bytes.len())))
+        .map_err(|e| format!("cannot tell the record type: {e}"));
     let now = Utc::now();
     // Each line, and the line as text when the object is UTF-8: checked once for the whole
     // object rather than string by string in each line, and split with `str`'s search for
@@ -423,23 +431,24 @@ pub fn clean_object(
             None => Position::from_int(line_no),
         };
         record += 1;
-        let cleaned = match &record_type {
-            Ok(rt) => match text {
-                Some(line) => shared::clean_text(*rt, line),
-                None => shared::clean_record(*rt, line),
+        let cleaned = match &mut columns {
+            Ok((rt, columns)) => {
+                let keep = |row: CleanView<'_>, warnings: Vec<QualityWarning>| {
+                    columns
+                        .push(position, &row, &[&object.key])
+                        .map(|()| warnings.len())
+                };
+                match text {
+                    Some(line) => shared::clean_text_with(*rt, line, keep),
+                    None => shared::clean_record_with(*rt, line, keep),
+                }
+                .map_err(|e| e.to_string())
+                .and_then(|kept| kept.map_err(|e| e.to_string()))
             }
-            .map_err(|e| e.to_string()),
-            Err(e) => Err(format!("cannot tell the record type: {e}")),
+            Err(e) => Err(e.clone()),
         };
         match cleaned {
-            Ok(c) => {
-                report.counts.quality_warnings += c.warnings.len();
-                input.rows.push(LakeRow {
-                    position,
-                    source: source.clone(),
-                    row: c.row,
-                });
-            }
+            Ok(warnings) => report.counts.quality_warnings += warnings,
             Err(error) => input.quarantine.push((
                 position,
                 QuarantineRow {
@@ -450,6 +459,11 @@ pub fn clean_object(
                     quarantined_at: now,
                 },
             )),
+        }
+    }
+    if let Ok((_, columns)) = columns {
+        if !columns.is_empty() {
+            input.columns.push(columns.finish());
         }
     }
     input

@@ -16,10 +16,13 @@ use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use lake::{AppendError, CleanCounts, Input, Lake, LakeRow, LakeTable, Position, QuarantineRow};
+use lake::{
+    AppendError, CleanColumns, CleanCounts, ColumnsBuilder, Input, Lake, LakeTable, Position,
+    QuarantineRow,
+};
 use serde::Serialize;
 use shared::route::record_type_of_stream;
-use shared::{Cleaned, RecordError, RecordType};
+use shared::{CleanView, Cleaned, QualityWarning, RecordError, RecordType};
 
 /// What stream-clean needs: the lake it writes.
 #[derive(Debug, Clone)]
@@ -117,8 +120,15 @@ fn plan(event: &KinesisEvent) -> (Vec<Input>, Vec<Targets<'_>>, StreamReport) {
     let mut targets: Vec<Targets<'_>> = Vec::new();
     let records = &event.records;
     let mut slice = 0;
-    let cleaned = clean_records(records, Utc::now());
-    for (n, (origin, kept)) in cleaned.into_iter().flatten().enumerate() {
+    let mut columns: Vec<(ShardKey<'_>, CleanColumns)> = Vec::new();
+    for (n, (origin, kept)) in clean_records(records, Utc::now())
+        .into_iter()
+        .flat_map(|run| {
+            columns.extend(run.columns);
+            run.kept
+        })
+        .enumerate()
+    {
         report.counts.records_in += 1;
         if !origin.same_shard_as_previous || inputs.is_empty() {
             let shard = (origin.stream, origin.shard);
@@ -126,12 +136,11 @@ fn plan(event: &KinesisEvent) -> (Vec<Input>, Vec<Targets<'_>>, StreamReport) {
                 Some(i) => i,
                 None => {
                     shards.push(shard);
-                    // A batch is almost always one shard's: room for the rest of it.
                     inputs.push(Input {
                         app_id: format!("kinesis:{}/{}", origin.stream, origin.shard),
-                        rows: Vec::with_capacity(records.len() - n),
                         ..Input::default()
                     });
+                    // A batch is almost always one shard's: room for the rest of it.
                     targets.push(Vec::with_capacity(records.len() - n));
                     inputs.len() - 1
                 }
@@ -139,10 +148,9 @@ fn plan(event: &KinesisEvent) -> (Vec<Input>, Vec<Targets<'_>>, StreamReport) {
         }
         let (input, targets) = (&mut inputs[slice], &mut targets[slice]);
         match kept {
-            Kept::Row { row, warnings } => {
+            Kept::Row { table, warnings } => {
                 report.counts.quality_warnings += warnings;
-                targets.push((LakeTable::of(row.row.record_type()), origin.sequence));
-                input.rows.push(row);
+                targets.push((table, origin.sequence));
             }
             Kept::Quarantined(position, row) => {
                 targets.push((LakeTable::Quarantine, origin.sequence));
@@ -150,15 +158,32 @@ fn plan(event: &KinesisEvent) -> (Vec<Input>, Vec<Targets<'_>>, StreamReport) {
             }
         }
     }
+    // Each run's columns, in the runs' order, go to their shard's input.
+    for (shard, built) in columns {
+        if let Some(i) = shards.iter().position(|s| *s == shard) {
+            inputs[i].columns.push(built);
+        }
+    }
     (inputs, targets, report)
 }
 
+/// A stream and one of its shards.
+type ShardKey<'a> = (&'a str, &'a str);
+
 /// Where a cleaned record is kept.
 enum Kept {
-    /// In its data table, with the number of data-quality warnings cleaning raised.
-    Row { row: LakeRow, warnings: usize },
+    /// In its data table (its values in the columns of its run), with the number of
+    /// data-quality warnings cleaning raised.
+    Row { table: LakeTable, warnings: usize },
     /// In quarantine, at its position in its shard.
     Quarantined(Position, QuarantineRow),
+}
+
+/// One run of a batch's records, cleaned: where each record is kept, and the columns of the
+/// rows kept, per shard and table.
+struct CleanedRun<'a> {
+    kept: Vec<(Origin<'a>, Kept)>,
+    columns: Vec<(ShardKey<'a>, CleanColumns)>,
 }
 
 /// Records in a batch from which its cleaning is spread over the cores: below it, starting
@@ -166,14 +191,12 @@ enum Kept {
 const PARALLEL_RECORDS: usize = 2_000;
 
 /// Cleans each record into the row that keeps it, with where it came from, in the records'
-/// order (one run of them per core). Cleaning is most of an invocation's work and each record
-/// is independent, so a large batch is cleaned on every core; what is read of a record's
-/// metadata (its stream and shard) is compared with the record before it there too, while it
-/// is in that core's cache, so gathering the runs costs no second look at each record.
-fn clean_records(
-    records: &[KinesisEventRecord],
-    now: DateTime<Utc>,
-) -> Vec<Vec<(Origin<'_>, Kept)>> {
+/// order (one run of them per core); kept values go straight into columns. Cleaning is most of
+/// an invocation's work and each record is independent, so a large batch is cleaned on every
+/// core; what is read of a record's metadata (its stream and shard) is compared with the
+/// record before it there too, while it is in that core's cache, so gathering the runs costs
+/// no second look at each record.
+fn clean_records(records: &[KinesisEventRecord], now: DateTime<Utc>) -> Vec<CleanedRun<'_>> {
     let parts = if records.len() >= PARALLEL_RECORDS {
         shared::parallel::cores()
     } else {
@@ -185,6 +208,9 @@ fn clean_records(
         let mut last: Option<(Option<&str>, &str, Result<RecordType, String>)> = None;
         let mut previous_shard: Option<(&str, &str)> = None;
         let mut kept = Vec::with_capacity(run.len());
+        let text_bytes = run.iter().map(|r| r.kinesis.data.0.len()).sum();
+        let mut builders: Vec<(ShardKey<'_>, ColumnsBuilder)> = Vec::new();
+        let mut current = 0;
         for record in run {
             let arn = record.event_source_arn.as_deref();
             let (stream, record_type) = match &last {
@@ -205,18 +231,48 @@ fn clean_records(
                 sequence: record.kinesis.sequence_number.as_str(),
                 same_shard_as_previous,
             };
-            let row = clean_one(record, &origin, record_type, now);
+            let columns = match &record_type {
+                Ok(rt) => {
+                    let table = LakeTable::of(*rt);
+                    let fits = |(key, b): &(ShardKey<'_>, ColumnsBuilder)| {
+                        *key == (stream, shard) && b.table() == table
+                    };
+                    if !builders.get(current).is_some_and(fits) {
+                        current = match builders.iter().position(fits) {
+                            Some(i) => i,
+                            None => {
+                                builders.push((
+                                    (stream, shard),
+                                    ColumnsBuilder::new(*rt, run.len(), text_bytes),
+                                ));
+                                builders.len() - 1
+                            }
+                        };
+                    }
+                    builders.get_mut(current).map(|(_, b)| b)
+                }
+                Err(_) => None,
+            };
+            let row = clean_one(record, &origin, record_type, columns, now);
             kept.push((origin, row));
         }
-        kept
+        CleanedRun {
+            kept,
+            columns: builders
+                .into_iter()
+                .map(|(key, b)| (key, b.finish()))
+                .collect(),
+        }
     })
 }
 
-/// Cleans one record from `origin`, whose stream carries `record_type`.
+/// Cleans one record from `origin`, whose stream carries `record_type`, into `columns` (those
+/// of its shard and table).
 fn clean_one(
     record: &KinesisEventRecord,
     origin: &Origin<'_>,
     record_type: Result<RecordType, String>,
+    columns: Option<&mut ColumnsBuilder>,
     now: DateTime<Utc>,
 ) -> Kept {
     let position = Position::from_decimal(origin.sequence).unwrap_or_else(|| {
@@ -233,26 +289,25 @@ fn clean_one(
         origin.shard,
         "/",
         origin.sequence,
-    ]
-    .concat();
+    ];
     let data = &record.kinesis.data.0;
-    let cleaned = match &record_type {
-        Err(e) => Err(format!("cannot tell the record type: {e}")),
-        Ok(rt) => clean_data(*rt, data).map_err(|e| e.to_string()),
+    let cleaned = match (&record_type, columns) {
+        (Err(e), _) => Err(format!("cannot tell the record type: {e}")),
+        (Ok(rt), Some(columns)) => clean_data_with(*rt, data, |row, warnings| {
+            columns
+                .push(position, &row, &source)
+                .map(|()| (LakeTable::of(*rt), warnings.len()))
+        })
+        .map_err(|e| e.to_string())
+        .and_then(|kept| kept.map_err(|e| e.to_string())),
+        (Ok(rt), None) => Err(format!("no columns for {} records", rt.as_str())),
     };
     match cleaned {
-        Ok(c) => Kept::Row {
-            warnings: c.warnings.len(),
-            row: LakeRow {
-                position,
-                source: source.into(),
-                row: c.row,
-            },
-        },
+        Ok((table, warnings)) => Kept::Row { table, warnings },
         Err(error) => Kept::Quarantined(
             position,
             QuarantineRow {
-                source,
+                source: source.concat(),
                 record_type: record_type.ok(),
                 raw: QuarantineRow::raw_text(data),
                 error,
@@ -302,10 +357,23 @@ fn shard_of(record: &KinesisEventRecord) -> &str {
 /// once when it is JSON; only data that is not a JSON object is tried as base64, and when that
 /// fails too the error is the one about the data as sent.
 pub fn clean_data(record_type: RecordType, data: &[u8]) -> Result<Cleaned, RecordError> {
-    match shared::clean_record(record_type, data) {
+    clean_data_with(record_type, data, |row, warnings| Cleaned {
+        row: row.to_row(),
+        warnings,
+    })
+}
+
+/// [`clean_data`], handing the cleaned row to `use_row` as a view of the record's text rather
+/// than copying it.
+pub fn clean_data_with<R>(
+    record_type: RecordType,
+    data: &[u8],
+    mut use_row: impl FnMut(CleanView<'_>, Vec<QualityWarning>) -> R,
+) -> Result<R, RecordError> {
+    match shared::clean_record_with(record_type, data, &mut use_row) {
         Err(e @ (RecordError::NotJson(_) | RecordError::NotAnObject(_))) => {
             match base64_object(data) {
-                Some(decoded) => shared::clean_record(record_type, &decoded),
+                Some(decoded) => shared::clean_record_with(record_type, &decoded, use_row),
                 None => Err(e),
             }
         }
