@@ -9,9 +9,9 @@ use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::StructType;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableError};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::Once;
+use std::sync::{Arc, Mutex, Once};
 use url::Url;
 
 /// How long the lake remembers which inputs it has committed (`txn` actions). A replay of the
@@ -73,6 +73,9 @@ impl LakeError {
 pub struct Lake {
     root: Url,
     storage_options: HashMap<String, String>,
+    /// Tables this handle (or a clone of it) has loaded: they are loaded without first listing
+    /// their log to see whether they exist.
+    known_tables: Arc<Mutex<HashSet<String>>>,
 }
 
 static REGISTER_S3: Once = Once::new();
@@ -159,6 +162,7 @@ impl Lake {
         Ok(Lake {
             root,
             storage_options,
+            known_tables: Arc::default(),
         })
     }
 
@@ -195,18 +199,39 @@ impl Lake {
     /// Loads the table at `relative` as it is now. A location holding no table yet gives an
     /// uninitialised handle (`version()` is `None`).
     pub async fn load(&self, relative: &str) -> Result<DeltaTable, LakeError> {
-        let url = self.table_url(relative)?;
         let err = |e| LakeError::delta(relative, e);
-        let mut table = deltalake::DeltaTableBuilder::from_url(url)
-            .map_err(err)?
-            .with_storage_options(self.storage_options.clone())
-            .build()
-            .map_err(err)?;
+        let known = || {
+            self.known_tables
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        };
+        // A table loaded before is loaded straight away, which saves listing its log on every
+        // commit; should it have gone since, it is looked for as an unknown one.
+        if known().contains(relative) {
+            let mut table = self.table_handle(relative)?;
+            if table.load().await.is_ok() {
+                return Ok(table);
+            }
+            known().remove(relative);
+        }
+        let mut table = self.table_handle(relative)?;
         // Look before loading: loading an empty location makes the kernel log an error.
         if table.verify_deltatable_existence().await.map_err(err)? {
             table.load().await.map_err(err)?;
+            known().insert(relative.to_string());
         }
         Ok(table)
+    }
+
+    /// An unloaded handle on the table at `relative`.
+    fn table_handle(&self, relative: &str) -> Result<DeltaTable, LakeError> {
+        let url = self.table_url(relative)?;
+        let err = |e| LakeError::delta(relative, e);
+        deltalake::DeltaTableBuilder::from_url(url)
+            .map_err(err)?
+            .with_storage_options(self.storage_options.clone())
+            .build()
+            .map_err(err)
     }
 
     /// The object store at the lake root, for plain files beside the tables.
