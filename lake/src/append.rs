@@ -212,6 +212,15 @@ fn shares<'a, T>(
         .collect()
 }
 
+/// A commit's data files, built: each file's record batches, the rows they hold, the
+/// duplicates left out, and how the files are to be written.
+struct Built {
+    files: Vec<Vec<RecordBatch>>,
+    rows: usize,
+    duplicates: usize,
+    properties: WriterProperties,
+}
+
 /// What a commit writes: the items not committed yet and the `txn` actions recording them.
 struct Plan<T> {
     pending: Vec<T>,
@@ -362,9 +371,15 @@ impl Lake {
             let committed = self
                 .commit_share(table, shares, |rows| {
                     let (unique, duplicates) = distinct_rows(rows);
-                    let files = data_files(&unique, file_parts(unique.len(), tables), ingested_at)
-                        .map_err(|source| arrow_error(table, source))?;
-                    Ok((files, unique.len(), duplicates))
+                    let (files, sources_repeat) =
+                        data_files(&unique, file_parts(unique.len(), tables), ingested_at)
+                            .map_err(|source| arrow_error(table, source))?;
+                    Ok(Built {
+                        files,
+                        rows: unique.len(),
+                        duplicates,
+                        properties: writer_properties(table, sources_repeat),
+                    })
                 })
                 .await;
             (table, committed)
@@ -393,7 +408,12 @@ impl Lake {
                 .commit_share(LakeTable::Quarantine, &shares, |rows| {
                     let batch = quarantine_batch(rows)
                         .map_err(|source| arrow_error(LakeTable::Quarantine, source))?;
-                    Ok((vec![vec![batch]], rows.len(), 0))
+                    Ok(Built {
+                        files: vec![vec![batch]],
+                        rows: rows.len(),
+                        duplicates: 0,
+                        properties: writer_properties(LakeTable::Quarantine, false),
+                    })
                 })
                 .await
                 .map_err(|source| AppendError::new(&report, LakeTable::Quarantine, source))?;
@@ -408,7 +428,7 @@ impl Lake {
         &self,
         table: LakeTable,
         shares: &[Share<'_, T>],
-        build: impl Fn(&[T]) -> Result<(Vec<Vec<RecordBatch>>, usize, usize), LakeError>,
+        build: impl Fn(&[T]) -> Result<Built, LakeError>,
     ) -> Result<TableReport, LakeError> {
         let name = table.name();
         let mut attempt = 0;
@@ -433,7 +453,12 @@ impl Lake {
                     ..TableReport::default()
                 });
             }
-            let (files, rows_written, duplicates) = build(&pending)?;
+            let Built {
+                files,
+                rows: rows_written,
+                duplicates,
+                properties,
+            } = build(&pending)?;
             let duplicates_skipped = duplicates + repeated;
             tracing::debug!(
                 table = name,
@@ -441,7 +466,7 @@ impl Lake {
                 files = files.len(),
                 "planned and built; writing"
             );
-            match write_and_commit(&delta, &writer_properties(table), files, txns).await {
+            match write_and_commit(&delta, &properties, files, txns).await {
                 Ok(version) => {
                     tracing::info!(
                         table = name,
@@ -541,20 +566,28 @@ async fn write_and_commit(
     Ok(finalized.version())
 }
 
-/// How the data files of `table` are written: Snappy, as Spark and DuckDB write by default;
-/// dictionaries only for the columns with few distinct values; min/max statistics per row
-/// group (what Delta's file statistics and the readers' pruning use) but not per page, which
-/// would compare every long text value again; row groups of 128 Ki rows, as DuckDB writes, so a
-/// reader can split a large file.
-fn writer_properties(table: LakeTable) -> WriterProperties {
+/// How the data files of `table` are written: Snappy, as Spark and DuckDB write by default,
+/// except for `unique_id`, whose random hex ids Snappy shrinks by a tenth at most; dictionaries
+/// only for the columns with few distinct values (`_source` among them only when
+/// `sources_repeat`: the rows of an object share theirs, a stream's records each have their
+/// own); min/max statistics per row group (what Delta's file statistics and the readers'
+/// pruning use) but not per page, which would compare every long text value again; row groups
+/// of 128 Ki rows, as DuckDB writes, so a reader can split a large file.
+fn writer_properties(table: LakeTable, sources_repeat: bool) -> WriterProperties {
     let mut builder = WriterProperties::builder()
         .set_created_by(format!("pinpipe {}", env!("CARGO_PKG_VERSION")))
         .set_compression(Compression::SNAPPY)
         .set_dictionary_enabled(false)
         .set_statistics_enabled(EnabledStatistics::Chunk)
         .set_max_row_group_row_count(Some(128 * 1024));
+    if table == LakeTable::Pin {
+        builder = builder
+            .set_column_compression(ColumnPath::from("unique_id"), Compression::UNCOMPRESSED);
+    }
     for column in table.dictionary_columns() {
-        builder = builder.set_column_dictionary_enabled(ColumnPath::from(*column), true);
+        if *column != "_source" || sources_repeat {
+            builder = builder.set_column_dictionary_enabled(ColumnPath::from(*column), true);
+        }
     }
     builder.build()
 }
@@ -676,25 +709,30 @@ fn distinct_rows<'a>(rows: &[RowRef<'a>]) -> (Vec<RowRef<'a>>, usize) {
     (unique, duplicates)
 }
 
-/// The record batches of `rows`, split into `parts` files of about equal rows. Consecutive
-/// rows of the same columns make one batch; columns taken whole are shared, not copied, and a
-/// batch that straddles two files is sliced, not copied.
+/// The record batches of `rows`, split into `parts` files of about equal rows, and whether
+/// rows mostly share their `_source` with the row before. Consecutive rows of the same columns
+/// make one batch; columns taken whole are shared, not copied, and a batch that straddles two
+/// files is sliced, not copied.
 fn data_files(
     rows: &[RowRef<'_>],
     parts: usize,
     ingested_at: chrono::DateTime<Utc>,
-) -> Result<Vec<Vec<RecordBatch>>, deltalake::arrow::error::ArrowError> {
+) -> Result<(Vec<Vec<RecordBatch>>, bool), deltalake::arrow::error::ArrowError> {
     let parts = parts.max(1);
     let per_file = rows.len().div_ceil(parts).max(1);
     let mut files: Vec<Vec<RecordBatch>> = vec![Vec::new()];
     let mut in_file = 0;
     let mut start = 0;
+    // Sources changing from one row to the next, estimated from each run's share of its
+    // columns' changes.
+    let mut source_changes = 0;
     while start < rows.len() {
         let columns = rows[start].columns;
         let run = rows[start..]
             .iter()
             .take_while(|r| std::ptr::eq(r.columns, columns))
             .count();
+        source_changes += columns.source_changes() * run / columns.len().max(1);
         let picked: Vec<u32> = rows[start..start + run].iter().map(|r| r.row).collect();
         let whole =
             run == columns.len() && picked.iter().enumerate().all(|(i, r)| *r as usize == i);
@@ -719,7 +757,7 @@ fn data_files(
         }
         start += run;
     }
-    Ok(files)
+    Ok((files, source_changes * 4 < rows.len()))
 }
 
 #[cfg(test)]

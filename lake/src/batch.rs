@@ -46,6 +46,8 @@ pub struct CleanColumns {
     columns: Vec<ArrayRef>,
     positions: Vec<Position>,
     hashes: Vec<u64>,
+    /// Rows whose `_source` differs from the row's before (the first row's counts).
+    source_changes: usize,
 }
 
 impl CleanColumns {
@@ -67,6 +69,12 @@ impl CleanColumns {
     /// Each row's position in its input, in row order.
     pub fn positions(&self) -> &[Position] {
         &self.positions
+    }
+
+    /// Rows whose `_source` differs from the row's before: one per object on the batch path,
+    /// one per record on the stream path.
+    pub fn source_changes(&self) -> usize {
+        self.source_changes
     }
 
     /// The hash of row `row`'s cleaned values (not its `_source`).
@@ -117,6 +125,7 @@ pub struct ColumnsBuilder {
     positions: Vec<Position>,
     hashes: Vec<u64>,
     hasher: foldhash::fast::FixedState,
+    source_changes: usize,
 }
 
 #[derive(Debug)]
@@ -191,6 +200,7 @@ impl ColumnsBuilder {
             positions: Vec::with_capacity(rows),
             hashes: Vec::with_capacity(rows),
             hasher: foldhash::fast::FixedState::with_seed(ROW_HASH_SEED),
+            source_changes: 0,
         }
     }
 
@@ -296,6 +306,15 @@ impl ColumnsBuilder {
                 self.source.append_value("");
             }
         }
+        if let [.., a, b, c] = self.source.offsets_slice() {
+            let values = self.source.values_slice();
+            let span = |from: &i32, to: &i32| values.get(*from as usize..*to as usize);
+            if span(a, b) != span(b, c) {
+                self.source_changes += 1;
+            }
+        } else {
+            self.source_changes += 1;
+        }
         self.positions.push(position);
         self.hashes.push(self.hasher.hash_one(row));
         Ok(())
@@ -345,6 +364,7 @@ impl ColumnsBuilder {
             columns,
             positions: self.positions,
             hashes: self.hashes,
+            source_changes: self.source_changes,
         }
     }
 }
