@@ -209,11 +209,6 @@ impl ColumnsBuilder {
         self.table
     }
 
-    /// Rows added so far.
-    pub fn len(&self) -> usize {
-        self.positions.len()
-    }
-
     /// True when no row was added.
     pub fn is_empty(&self) -> bool {
         self.positions.is_empty()

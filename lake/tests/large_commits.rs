@@ -27,6 +27,19 @@ async fn append_users(lake: &TempLake, n: i64, record: impl Fn(i64) -> String) -
     lake.lake.append(&[input]).await.unwrap()
 }
 
+/// The user table holds one file per core and the users `0..n`, each once.
+async fn assert_one_file_per_core_with_users(lake: &TempLake, n: i64) {
+    let table = lake.lake.load("user").await.unwrap();
+    assert_eq!(
+        table.get_file_uris().unwrap().count(),
+        shared::parallel::cores()
+    );
+    assert_eq!(
+        sorted_inds(&lake.lake, "user").await,
+        (0..n).collect::<Vec<_>>()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_batch_is_written_as_one_file_per_core_with_every_row_once() {
     let lake = TempLake::new();
@@ -75,15 +88,7 @@ async fn the_only_table_of_an_append_is_written_on_every_core_from_fewer_rows() 
     })
     .await;
     assert_eq!(report.rows_written(), 10_000);
-    let table = lake.lake.load("user").await.unwrap();
-    assert_eq!(
-        table.get_file_uris().unwrap().count(),
-        shared::parallel::cores()
-    );
-    assert_eq!(
-        sorted_inds(&lake.lake, "user").await,
-        (0..10_000).collect::<Vec<_>>()
-    );
+    assert_one_file_per_core_with_users(&lake, 10_000).await;
 
     // The same number of rows over two tables written side by side: one file each.
     let lake = TempLake::new();
@@ -136,15 +141,7 @@ async fn rows_handed_over_as_columns_and_one_by_one_are_one_set_of_rows() {
         (report.rows_written(), report.duplicates_skipped()),
         (20_000, 20_000)
     );
-    let table = lake.lake.load("user").await.unwrap();
-    assert_eq!(
-        table.get_file_uris().unwrap().count(),
-        shared::parallel::cores()
-    );
-    assert_eq!(
-        sorted_inds(&lake.lake, "user").await,
-        (0..20_000).collect::<Vec<_>>()
-    );
+    assert_one_file_per_core_with_users(&lake, 20_000).await;
     // The input first in app id order keeps its rows.
     let rows = lake.lake.read_rows("user").await.unwrap();
     assert!(rows.iter().all(|r| r["_source"] == "columns"));

@@ -7,6 +7,17 @@ use lake::{Input, LakeRow, Position};
 use shared::RecordType;
 use test_support::{cleaned_input, TempLake};
 
+/// The one Parquet file of `table`.
+fn only_file(lake: &TempLake, table: &str) -> SerializedFileReader<std::fs::File> {
+    let files: Vec<_> = std::fs::read_dir(lake.root().join(table))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    SerializedFileReader::new(std::fs::File::open(&files[0]).unwrap()).unwrap()
+}
+
 #[tokio::test]
 async fn pin_files_use_dictionaries_for_repeated_values_only_and_keep_statistics() {
     let lake = TempLake::new();
@@ -31,13 +42,7 @@ async fn pin_files_use_dictionaries_for_repeated_values_only_and_keep_statistics
     }
     lake.lake.append(&[input]).await.unwrap();
 
-    let files: Vec<_> = std::fs::read_dir(lake.root().join("pin"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
-        .collect();
-    assert_eq!(files.len(), 1, "{files:?}");
-    let reader = SerializedFileReader::new(std::fs::File::open(&files[0]).unwrap()).unwrap();
+    let reader = only_file(&lake, "pin");
     let metadata = reader.metadata();
     assert!(metadata
         .file_metadata()
@@ -126,13 +131,7 @@ async fn a_source_per_row_is_not_dictionary_encoded() {
         ..Input::default()
     };
     lake.lake.append(&[input]).await.unwrap();
-    let files: Vec<_> = std::fs::read_dir(lake.root().join("user"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
-        .collect();
-    assert_eq!(files.len(), 1, "{files:?}");
-    let reader = SerializedFileReader::new(std::fs::File::open(&files[0]).unwrap()).unwrap();
+    let reader = only_file(&lake, "user");
     let group = reader.metadata().row_group(0);
     let dictionary = |name: &str| {
         (0..group.num_columns())

@@ -90,12 +90,19 @@ impl Eq for CleanGeo {}
 
 impl Hash for CleanGeo {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.ind.hash(state);
-        self.country.hash(state);
-        self.coordinates
-            .map(|c| c.map(|x| x.map(f64::to_bits)))
-            .hash(state);
-        self.timestamp.hash(state);
+        self.view().hash(state);
+    }
+}
+
+impl CleanGeo {
+    /// The geolocation as a view of its text.
+    pub fn view(&self) -> GeoView<'_> {
+        GeoView {
+            ind: self.ind,
+            country: self.country.as_deref(),
+            coordinates: self.coordinates,
+            timestamp: self.timestamp,
+        }
     }
 }
 
@@ -314,12 +321,7 @@ impl CleanRow {
                 save_location: p.save_location.as_deref(),
                 category: p.category.as_deref(),
             }),
-            CleanRow::Geo(g) => CleanView::Geo(GeoView {
-                ind: g.ind,
-                country: g.country.as_deref(),
-                coordinates: g.coordinates,
-                timestamp: g.timestamp,
-            }),
+            CleanRow::Geo(g) => CleanView::Geo(g.view()),
             CleanRow::User(u) => CleanView::User(UserView {
                 ind: u.ind,
                 user_name: u.user_name.as_deref().map(Cow::Borrowed),
