@@ -119,6 +119,7 @@ impl CleanColumns {
 /// Builds the [`CleanColumns`] of one data table row by row.
 #[derive(Debug)]
 pub struct ColumnsBuilder {
+    record_type: RecordType,
     table: LakeTable,
     columns: TableColumns,
     source: StringBuilder,
@@ -194,6 +195,7 @@ impl ColumnsBuilder {
             },
         };
         ColumnsBuilder {
+            record_type,
             table,
             columns,
             source: StringBuilder::with_capacity(rows, rows * 32),
@@ -207,6 +209,11 @@ impl ColumnsBuilder {
     /// The table the rows go to.
     pub fn table(&self) -> LakeTable {
         self.table
+    }
+
+    /// The type of the records whose rows it holds.
+    pub fn record_type(&self) -> RecordType {
+        self.record_type
     }
 
     /// True when no row was added.

@@ -402,7 +402,7 @@ pub fn clean_object(
     let lines_in = bytes.iter().filter(|b| **b == b'\n').count() + 1;
     let mut columns = record_type
         .as_ref()
-        .map(|rt| (*rt, ColumnsBuilder::new(*rt, lines_in, bytes.len())))
+        .map(|rt| ColumnsBuilder::new(*rt, lines_in, bytes.len()))
         .map_err(|e| format!("cannot tell the record type: {e}"));
     let now = Utc::now();
     // Each line, and the line as text when the object is UTF-8: checked once for the whole
@@ -432,15 +432,16 @@ pub fn clean_object(
         };
         record += 1;
         let cleaned = match &mut columns {
-            Ok((rt, columns)) => {
+            Ok(columns) => {
+                let rt = columns.record_type();
                 let keep = |row: CleanView<'_>, warnings: Vec<QualityWarning>| {
                     columns
                         .push(position, &row, &[&object.key])
                         .map(|()| warnings.len())
                 };
                 match text {
-                    Some(line) => shared::clean_text_with(*rt, line, keep),
-                    None => shared::clean_record_with(*rt, line, keep),
+                    Some(line) => shared::clean_text_with(rt, line, keep),
+                    None => shared::clean_record_with(rt, line, keep),
                 }
                 .map_err(|e| e.to_string())
                 .and_then(|kept| kept.map_err(|e| e.to_string()))
@@ -461,7 +462,7 @@ pub fn clean_object(
             )),
         }
     }
-    if let Ok((_, columns)) = columns {
+    if let Ok(columns) = columns {
         if !columns.is_empty() {
             input.columns.push(columns.finish());
         }

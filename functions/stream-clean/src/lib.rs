@@ -231,29 +231,25 @@ fn clean_records(records: &[KinesisEventRecord], now: DateTime<Utc>) -> Vec<Clea
                 sequence: record.kinesis.sequence_number.as_str(),
                 same_shard_as_previous,
             };
-            let columns = match &record_type {
+            let columns = match record_type {
                 Ok(rt) => {
-                    let table = LakeTable::of(*rt);
+                    let table = LakeTable::of(rt);
                     let fits = |(key, b): &(ShardKey<'_>, ColumnsBuilder)| {
                         *key == (stream, shard) && b.table() == table
                     };
                     if !builders.get(current).is_some_and(fits) {
-                        current = match builders.iter().position(fits) {
-                            Some(i) => i,
-                            None => {
-                                builders.push((
-                                    (stream, shard),
-                                    ColumnsBuilder::new(*rt, run.len(), text_bytes),
-                                ));
-                                builders.len() - 1
-                            }
-                        };
+                        current = builders.iter().position(fits).unwrap_or_else(|| {
+                            let columns = ColumnsBuilder::new(rt, run.len(), text_bytes);
+                            builders.push(((stream, shard), columns));
+                            builders.len() - 1
+                        });
                     }
-                    builders.get_mut(current).map(|(_, b)| b)
+                    // `current` is a builder's index: found, or the one just pushed.
+                    Ok(&mut builders[current].1)
                 }
-                Err(_) => None,
+                Err(e) => Err(e),
             };
-            let row = clean_one(record, &origin, record_type, columns, now);
+            let row = clean_one(record, &origin, columns, now);
             kept.push((origin, row));
         }
         CleanedRun {
@@ -266,13 +262,12 @@ fn clean_records(records: &[KinesisEventRecord], now: DateTime<Utc>) -> Vec<Clea
     })
 }
 
-/// Cleans one record from `origin`, whose stream carries `record_type`, into `columns` (those
-/// of its shard and table).
+/// Cleans one record from `origin` into `columns`, those of its shard and its stream's record
+/// type (or why its stream's record type is not known).
 fn clean_one(
     record: &KinesisEventRecord,
     origin: &Origin<'_>,
-    record_type: Result<RecordType, String>,
-    columns: Option<&mut ColumnsBuilder>,
+    columns: Result<&mut ColumnsBuilder, String>,
     now: DateTime<Utc>,
 ) -> Kept {
     let position = Position::from_decimal(origin.sequence).unwrap_or_else(|| {
@@ -291,16 +286,19 @@ fn clean_one(
         origin.sequence,
     ];
     let data = &record.kinesis.data.0;
-    let cleaned = match (&record_type, columns) {
-        (Err(e), _) => Err(format!("cannot tell the record type: {e}")),
-        (Ok(rt), Some(columns)) => clean_data_with(*rt, data, |row, warnings| {
-            columns
-                .push(position, &row, &source)
-                .map(|()| (LakeTable::of(*rt), warnings.len()))
-        })
-        .map_err(|e| e.to_string())
-        .and_then(|kept| kept.map_err(|e| e.to_string())),
-        (Ok(rt), None) => Err(format!("no columns for {} records", rt.as_str())),
+    let record_type = columns.as_ref().ok().map(|c| c.record_type());
+    let cleaned = match columns {
+        Err(e) => Err(format!("cannot tell the record type: {e}")),
+        Ok(columns) => {
+            let table = columns.table();
+            clean_data_with(columns.record_type(), data, |row, warnings| {
+                columns
+                    .push(position, &row, &source)
+                    .map(|()| (table, warnings.len()))
+            })
+            .map_err(|e| e.to_string())
+            .and_then(|kept| kept.map_err(|e| e.to_string()))
+        }
     };
     match cleaned {
         Ok((table, warnings)) => Kept::Row { table, warnings },
@@ -308,7 +306,7 @@ fn clean_one(
             position,
             QuarantineRow {
                 source: source.concat(),
-                record_type: record_type.ok(),
+                record_type,
                 raw: QuarantineRow::raw_text(data),
                 error,
                 quarantined_at: now,
