@@ -4,7 +4,8 @@
 //! delta-rs answers one app id at a time, and an app id the log does not hold costs a replay of
 //! the whole log (checkpoint and commits). Planning an append asks about every input of an
 //! invocation, so asking one by one costs (inputs) × (log size). Reading every `txn` action once
-//! per table per append keeps the cost at one log replay, whatever the number of inputs.
+//! per table per append keeps the cost at one log replay, whatever the number of inputs; a
+//! [`crate::Lake`] that read a table's log before reads only the commits made since.
 //!
 //! The rules are the Delta protocol's, as delta-kernel applies them: the newest `txn` per app id
 //! wins (commits newest first, then the checkpoint), and one whose `lastUpdated` is older than
@@ -70,24 +71,119 @@ static TXN_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     }
 });
 
-/// Reads every application id's committed version at the table's loaded version.
+/// Every app id's newest `txn` action in a table's log up to one version, before the table's
+/// transaction retention is applied: app id → (version, `lastUpdated`).
+#[derive(Debug, Clone, Default)]
+pub struct TxnLog {
+    /// The table version read up to (inclusive).
+    version: u64,
+    latest: HashMap<String, (i64, Option<i64>)>,
+}
+
+impl TxnLog {
+    /// The app ids' versions, less those whose `lastUpdated` is older than `table`'s
+    /// `delta.setTransactionRetentionDuration`.
+    fn unexpired(&self, table: &DeltaTable) -> CommittedTransactions {
+        let retention = table
+            .snapshot()
+            .ok()
+            .and_then(|s| s.table_config().set_transaction_retention_duration);
+        let expires_before =
+            retention.map(|d| chrono::Utc::now().timestamp_millis() - d.as_millis() as i64);
+        self.latest
+            .iter()
+            .filter(|(_, (_, updated))| !matches!((expires_before, updated), (Some(e), Some(u)) if *u <= e))
+            .map(|(app_id, (version, _))| (app_id.clone(), *version))
+            .collect()
+    }
+}
+
+/// The latest unexpired `txn` version of every app id in `table`'s log, at the version loaded:
+/// one replay of the log (its last checkpoint and the commits since).
 pub async fn committed_transactions(
     table: &DeltaTable,
 ) -> Result<CommittedTransactions, LakeError> {
+    Ok(read_txn_log(table).await?.unexpired(table))
+}
+
+impl crate::Lake {
+    /// [`committed_transactions`] of the lake's table `name`, loaded as `table`: only the
+    /// commits made since this handle last read the table's `txn` actions are read (on S3, a
+    /// request per commit rather than a replay of the log from its last checkpoint). The log
+    /// is replayed whole when it was not read before, or when a commit since is missing.
+    pub(crate) async fn committed_transactions(
+        &self,
+        name: &str,
+        table: &DeltaTable,
+    ) -> Result<CommittedTransactions, LakeError> {
+        let Some(version) = table.version() else {
+            return Ok(CommittedTransactions::default());
+        };
+        let cached = crate::table::lock(&self.txn_logs).get(name).cloned();
+        let log = match cached {
+            Some(log) if log.version == version => log,
+            Some(log) if log.version < version => match read_commits_since(table, log).await? {
+                Some(log) => log,
+                None => read_txn_log(table).await?,
+            },
+            _ => read_txn_log(table).await?,
+        };
+        let committed = log.unexpired(table);
+        let mut logs = crate::table::lock(&self.txn_logs);
+        if logs
+            .get(name)
+            .is_none_or(|known| known.version < log.version)
+        {
+            logs.insert(name.to_string(), log);
+        }
+        Ok(committed)
+    }
+}
+
+/// `log` brought up to `table`'s version by reading the commits after it; `None` when one of
+/// them is not in the log (cleaned up after a checkpoint, or the table recreated).
+async fn read_commits_since(
+    table: &DeltaTable,
+    mut log: TxnLog,
+) -> Result<Option<TxnLog>, LakeError> {
     let name = table.table_url().to_string();
     let Some(version) = table.version() else {
-        return Ok(CommittedTransactions::default());
+        return Ok(None);
+    };
+    for v in log.version + 1..=version {
+        let commit = table
+            .log_store()
+            .read_commit_entry(v)
+            .await
+            .map_err(|e| LakeError::delta(&name, e))?;
+        let Some(commit) = commit else {
+            return Ok(None);
+        };
+        let actions =
+            deltalake::logstore::get_actions(v, &commit).map_err(|e| LakeError::delta(&name, e))?;
+        for action in actions {
+            if let deltalake::kernel::Action::Txn(txn) = action {
+                log.latest
+                    .insert(txn.app_id, (txn.version, txn.last_updated));
+            }
+        }
+    }
+    log.version = version;
+    Ok(Some(log))
+}
+
+/// Every app id's newest `txn` in `table`'s log at the version loaded, by a replay of the log.
+async fn read_txn_log(table: &DeltaTable) -> Result<TxnLog, LakeError> {
+    let name = table.table_url().to_string();
+    let Some(version) = table.version() else {
+        return Ok(TxnLog::default());
     };
     let engine = table.log_store().engine(None);
     let root = table.table_url().clone();
-    let read = move || -> Result<CommittedTransactions, delta_kernel::Error> {
+    let read = move || -> Result<TxnLog, delta_kernel::Error> {
         let snapshot = delta_kernel::Snapshot::builder_for(root)
             .at_version(version)
             .build(engine.as_ref())?;
-        let expires_before = snapshot
-            .table_properties()
-            .set_transaction_retention_duration
-            .map(|d| chrono::Utc::now().timestamp_millis() - d.as_millis() as i64);
         let mut latest: HashMap<String, (i64, Option<i64>)> = HashMap::new();
         for batch in snapshot
             .log_segment()
@@ -96,11 +192,7 @@ pub async fn committed_transactions(
             let data = ArrowEngineData::try_from_engine_data(batch?.actions)?;
             collect_txns(data.record_batch(), &mut latest);
         }
-        Ok(latest
-            .into_iter()
-            .filter(|(_, (_, updated))| !matches!((expires_before, updated), (Some(e), Some(u)) if *u <= e))
-            .map(|(app_id, (version, _))| (app_id, version))
-            .collect())
+        Ok(TxnLog { version, latest })
     };
     tokio::task::spawn_blocking(read)
         .await

@@ -9,7 +9,7 @@ use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::StructType;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableError};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, Once};
 use url::Url;
@@ -73,12 +73,35 @@ impl LakeError {
 pub struct Lake {
     root: Url,
     storage_options: HashMap<String, String>,
-    /// Tables this handle (or a clone of it) has loaded: they are loaded without first listing
-    /// their log to see whether they exist.
-    known_tables: Arc<Mutex<HashSet<String>>>,
+    /// Tables this handle (or a clone of it) has loaded, as last loaded: loading one again
+    /// reads only the commits made since, not its whole log from the last checkpoint (up to a
+    /// hundred commit files, each a request on S3), and skips listing its log to see whether it
+    /// exists.
+    loaded: Arc<Mutex<HashMap<String, DeltaTable>>>,
+    /// The `txn` actions of each table's log as last read, so that reading them again reads
+    /// only the commits made since.
+    pub(crate) txn_logs: Arc<Mutex<HashMap<String, crate::committed::TxnLog>>>,
 }
 
 static REGISTER_S3: Once = Once::new();
+
+/// The map behind `mutex`, also when a thread panicked holding it (the maps are caches: at
+/// worst an entry is stale, and a stale entry is brought up to date or dropped when used).
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// True when the commit `table` was loaded at is still in its log (one `HEAD` request).
+async fn still_holds_its_version(table: &DeltaTable) -> bool {
+    use object_store::ObjectStoreExt as _;
+    let Some(version) = table.version() else {
+        return false;
+    };
+    let commit = deltalake::Path::from(format!("_delta_log/{version:020}.json"));
+    table.object_store().head(&commit).await.is_ok()
+}
 
 /// Environment variable with extra delta-rs storage options for an S3 lake, as
 /// `key=value,key=value` — e.g. `max_retries=3,retry_timeout=20s` to give up on an unreachable
@@ -162,7 +185,8 @@ impl Lake {
         Ok(Lake {
             root,
             storage_options,
-            known_tables: Arc::default(),
+            loaded: Arc::default(),
+            txn_logs: Arc::default(),
         })
     }
 
@@ -198,27 +222,28 @@ impl Lake {
 
     /// Loads the table at `relative` as it is now. A location holding no table yet gives an
     /// uninitialised handle (`version()` is `None`).
+    ///
+    /// A table loaded before is brought up to date from where it was, as a long-running Delta
+    /// writer keeps its table: the commits since are read, nothing else. Should the commit it
+    /// was loaded at have gone since (the table deleted, or recreated with a shorter log), it is
+    /// loaded afresh.
     pub async fn load(&self, relative: &str) -> Result<DeltaTable, LakeError> {
         let err = |e| LakeError::delta(relative, e);
-        let known = || {
-            self.known_tables
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-        };
-        // A table loaded before is loaded straight away, which saves listing its log on every
-        // commit; should it have gone since, it is looked for as an unknown one.
-        if known().contains(relative) {
-            let mut table = self.table_handle(relative)?;
-            if table.load().await.is_ok() {
+        let cached = lock(&self.loaded).get(relative).cloned();
+        if let Some(mut table) = cached {
+            if still_holds_its_version(&table).await && table.update_incremental(None).await.is_ok()
+            {
+                lock(&self.loaded).insert(relative.to_string(), table.clone());
                 return Ok(table);
             }
-            known().remove(relative);
+            lock(&self.loaded).remove(relative);
+            lock(&self.txn_logs).remove(relative);
         }
         let mut table = self.table_handle(relative)?;
         // Look before loading: loading an empty location makes the kernel log an error.
         if table.verify_deltatable_existence().await.map_err(err)? {
             table.load().await.map_err(err)?;
-            known().insert(relative.to_string());
+            lock(&self.loaded).insert(relative.to_string(), table.clone());
         }
         Ok(table)
     }
@@ -324,7 +349,10 @@ impl Lake {
             .with_save_mode(SaveMode::Ignore)
             .await;
         match created {
-            Ok(t) => Ok(t),
+            Ok(t) => {
+                lock(&self.loaded).insert(name.to_string(), t.clone());
+                Ok(t)
+            }
             // Another writer created it between our look and our create: use theirs.
             Err(DeltaTableError::VersionAlreadyExists(_)) => {
                 let t = self.load(name).await?;

@@ -121,3 +121,49 @@ async fn a_data_table_that_cannot_be_written_does_not_hold_back_the_others() {
     assert_eq!(spec_rows(&lake.lake, "pin").await, pins);
     assert_eq!(lake.lake.load("user").await.unwrap().version(), Some(1));
 }
+
+/// Positions 1 to `to` of app id `s3:users.json@etag-1`, as an input of the user fixture's
+/// first `to` rows.
+fn user_rows_up_to(to: usize) -> Input {
+    let mut input = fixture_input(RecordType::User);
+    input.rows.truncate(to);
+    input
+}
+
+#[tokio::test]
+async fn a_writer_sees_what_another_writer_committed_since_it_last_looked() {
+    let lake = TempLake::new();
+    // Two handles on one lake, as two warm Lambda instances: each keeps what it read.
+    let other = lake::Lake::open(lake.root().to_str().unwrap()).unwrap();
+    let first = lake.lake.append(&[user_rows_up_to(3)]).await.unwrap();
+    assert_eq!(first.rows_written(), 3);
+    let second = other.append(&[user_rows_up_to(5)]).await.unwrap();
+    assert_eq!((second.rows_written(), second.already_committed()), (2, 3));
+    // The first handle read the log at version 1; the other's commit (version 2) holds
+    // positions 4 and 5, which it must not write again.
+    let third = lake.lake.append(&[user_rows_up_to(7)]).await.unwrap();
+    assert_eq!((third.rows_written(), third.already_committed()), (2, 5));
+    assert_eq!(spec_rows(&lake.lake, "user").await, expected_clean("user"));
+    assert_eq!(other.load("user").await.unwrap().version(), Some(3));
+}
+
+#[tokio::test]
+async fn a_writer_whose_table_was_recreated_writes_to_the_new_table() {
+    let lake = TempLake::new();
+    for to in [3, 5] {
+        lake.lake.append(&[user_rows_up_to(to)]).await.unwrap();
+    }
+    assert_eq!(lake.lake.load("user").await.unwrap().version(), Some(2));
+    // The table is dropped and created again by another writer, whose log is shorter than the
+    // one the first handle last read.
+    std::fs::remove_dir_all(lake.root().join("user")).unwrap();
+    let other = lake::Lake::open(lake.root().to_str().unwrap()).unwrap();
+    other.append(&[user_rows_up_to(2)]).await.unwrap();
+    assert_eq!(other.load("user").await.unwrap().version(), Some(1));
+    // The first handle writes after the new table's last commit, and what that commit holds
+    // counts as committed.
+    let again = lake.lake.append(&[user_rows_up_to(7)]).await.unwrap();
+    assert_eq!((again.rows_written(), again.already_committed()), (5, 2));
+    assert_eq!(other.load("user").await.unwrap().version(), Some(2));
+    assert_eq!(spec_rows(&other, "user").await, expected_clean("user"));
+}
