@@ -17,7 +17,7 @@
 //! Within one commit, whole-row duplicates of the cleaned columns are written once.
 
 use crate::batch::{quarantine_batch, CleanColumns, ColumnsBuilder};
-use crate::committed::{committed_transactions, CommittedTransactions};
+use crate::committed::CommittedTransactions;
 use crate::offsets::OffsetRanges;
 use crate::position::Position;
 use crate::schema::{LakeTable, QuarantineRow};
@@ -315,7 +315,8 @@ impl Lake {
             if delta.version().is_none() {
                 continue;
             }
-            if committed_transactions(&delta)
+            if self
+                .committed_transactions(table.name(), &delta)
                 .await?
                 .app_ids()
                 .any(&matches)
@@ -434,7 +435,13 @@ impl Lake {
         let mut attempt = 0;
         loop {
             let delta = self.table(table).await?;
-            let committed = committed_transactions(&delta).await?;
+            tracing::debug!(table = name, version = delta.version(), "table loaded");
+            let committed = self.committed_transactions(name, &delta).await?;
+            tracing::debug!(
+                table = name,
+                app_ids = committed.len(),
+                "committed positions read"
+            );
             let Plan {
                 pending,
                 txns,
@@ -535,15 +542,22 @@ async fn write_and_commit(
     files: Vec<Vec<RecordBatch>>,
     txns: Vec<Transaction>,
 ) -> Result<u64, DeltaTableError> {
+    // Each file on a thread of its own from the blocking pool, which starts it at once: spawned
+    // as tasks, the first worker to wake takes every file into its own queue and the others
+    // start only once another worker steals them, which left a core idle for most of the write.
+    let runtime = tokio::runtime::Handle::current();
     let mut writes = Vec::with_capacity(files.len());
     for batches in files {
         let mut writer =
             RecordBatchWriter::for_table(table)?.with_writer_properties(properties.clone());
-        writes.push(tokio::spawn(async move {
-            for batch in batches {
-                writer.write(batch).await?;
-            }
-            writer.flush().await
+        let runtime = runtime.clone();
+        writes.push(tokio::task::spawn_blocking(move || {
+            runtime.block_on(async move {
+                for batch in batches {
+                    writer.write(batch).await?;
+                }
+                writer.flush().await
+            })
         }));
     }
     let mut adds: Vec<Action> = Vec::new();
@@ -553,6 +567,7 @@ async fn write_and_commit(
             .map_err(|e| DeltaTableError::Generic(format!("writing a data file: {e}")))??;
         adds.extend(written.into_iter().map(Action::Add));
     }
+    tracing::debug!(files = adds.len(), "data files written; committing");
     let operation = DeltaOperation::Write {
         mode: SaveMode::Append,
         partition_by: None,
