@@ -93,16 +93,6 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// True when the commit `table` was loaded at is still in its log (one `HEAD` request).
-async fn still_holds_its_version(table: &DeltaTable) -> bool {
-    use object_store::ObjectStoreExt as _;
-    let Some(version) = table.version() else {
-        return false;
-    };
-    let commit = deltalake::Path::from(format!("_delta_log/{version:020}.json"));
-    table.object_store().head(&commit).await.is_ok()
-}
-
 /// Environment variable with extra delta-rs storage options for an S3 lake, as
 /// `key=value,key=value` — e.g. `max_retries=3,retry_timeout=20s` to give up on an unreachable
 /// store sooner than delta-rs' default (10 retries within 3 minutes).
@@ -224,15 +214,14 @@ impl Lake {
     /// uninitialised handle (`version()` is `None`).
     ///
     /// A table loaded before is brought up to date from where it was, as a long-running Delta
-    /// writer keeps its table: the commits since are read, nothing else. Should the commit it
-    /// was loaded at have gone since (the table deleted, or recreated with a shorter log), it is
+    /// writer keeps its table: the commits since are read, nothing else. Should that fail (the
+    /// table deleted, or recreated with a shorter log, so the commit it knew is gone), it is
     /// loaded afresh.
     pub async fn load(&self, relative: &str) -> Result<DeltaTable, LakeError> {
         let err = |e| LakeError::delta(relative, e);
         let cached = lock(&self.loaded).get(relative).cloned();
         if let Some(mut table) = cached {
-            if still_holds_its_version(&table).await && table.update_incremental(None).await.is_ok()
-            {
+            if table.update_incremental(None).await.is_ok() {
                 lock(&self.loaded).insert(relative.to_string(), table.clone());
                 return Ok(table);
             }
