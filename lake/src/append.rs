@@ -692,8 +692,7 @@ fn columns_of_rows(
     let mut builders: Vec<ColumnsBuilder> = Vec::new();
     for row in rows {
         let record_type = row.row.record_type();
-        let table = LakeTable::of(record_type);
-        let builder = match builders.iter().position(|b| b.table() == table) {
+        let builder = match builders.iter().position(|b| b.record_type() == record_type) {
             Some(i) => &mut builders[i],
             None => {
                 builders.push(ColumnsBuilder::new(record_type, rows.len(), 0));
@@ -703,7 +702,7 @@ fn columns_of_rows(
         };
         builder
             .push(row.position, &row.row.view(), &[&row.source])
-            .map_err(|e| (table, e))?;
+            .map_err(|e| (LakeTable::of(record_type), e))?;
     }
     Ok(builders.into_iter().map(ColumnsBuilder::finish).collect())
 }

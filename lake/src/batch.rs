@@ -120,7 +120,6 @@ impl CleanColumns {
 #[derive(Debug)]
 pub struct ColumnsBuilder {
     record_type: RecordType,
-    table: LakeTable,
     columns: TableColumns,
     source: StringBuilder,
     positions: Vec<Position>,
@@ -163,7 +162,6 @@ impl ColumnsBuilder {
     /// A builder for the rows of `record_type`'s table, with room for about `rows` rows of
     /// `text_bytes` bytes of text in all.
     pub fn new(record_type: RecordType, rows: usize, text_bytes: usize) -> ColumnsBuilder {
-        let table = LakeTable::of(record_type);
         let strings = |share: usize| StringBuilder::with_capacity(rows, text_bytes / share.max(1));
         let columns = match record_type {
             RecordType::Pin => TableColumns::Pin {
@@ -196,7 +194,6 @@ impl ColumnsBuilder {
         };
         ColumnsBuilder {
             record_type,
-            table,
             columns,
             source: StringBuilder::with_capacity(rows, rows * 32),
             positions: Vec::with_capacity(rows),
@@ -208,7 +205,7 @@ impl ColumnsBuilder {
 
     /// The table the rows go to.
     pub fn table(&self) -> LakeTable {
-        self.table
+        LakeTable::of(self.record_type)
     }
 
     /// The type of the records whose rows it holds.
@@ -294,7 +291,7 @@ impl ColumnsBuilder {
                 return Err(ArrowError::InvalidArgumentError(format!(
                     "a {} row among the rows of the {} table",
                     row.record_type().as_str(),
-                    self.table.name()
+                    self.table().name()
                 )))
             }
         }
@@ -362,7 +359,7 @@ impl ColumnsBuilder {
         };
         columns.push(Arc::new(self.source.finish()));
         CleanColumns {
-            table: self.table,
+            table: self.table(),
             columns,
             positions: self.positions,
             hashes: self.hashes,

@@ -119,22 +119,26 @@ impl crate::Lake {
         let Some(version) = table.version() else {
             return Ok(CommittedTransactions::default());
         };
-        let cached = crate::table::lock(&self.txn_logs).get(name).cloned();
-        let log = match cached {
-            Some(log) if log.version == version => log,
+        // Taken out rather than copied (a table's log holds an entry per object of the last
+        // days), and put back brought up to date.
+        let cached = crate::table::lock(&self.txn_logs).remove(name);
+        let (log, newer) = match cached {
+            Some(log) if log.version == version => (log, None),
             Some(log) if log.version < version => match read_commits_since(table, log).await? {
-                Some(log) => log,
-                None => read_txn_log(table).await?,
+                Some(log) => (log, None),
+                None => (read_txn_log(table).await?, None),
             },
-            _ => read_txn_log(table).await?,
+            // None read yet, or one read at a later version than `table`'s (kept as it is).
+            newer => (read_txn_log(table).await?, newer),
         };
         let committed = log.unexpired(table);
+        let keep = newer.unwrap_or(log);
         let mut logs = crate::table::lock(&self.txn_logs);
         if logs
             .get(name)
-            .is_none_or(|known| known.version < log.version)
+            .is_none_or(|known| known.version < keep.version)
         {
-            logs.insert(name.to_string(), log);
+            logs.insert(name.to_string(), keep);
         }
         Ok(committed)
     }

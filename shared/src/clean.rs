@@ -334,18 +334,18 @@ impl CleanRow {
 
 /// Cleans one raw record given as JSON bytes.
 pub fn clean_record(record_type: RecordType, bytes: &[u8]) -> Result<Cleaned, RecordError> {
-    clean_record_with(record_type, bytes, owned)
+    clean_record_with(record_type, bytes, Cleaned::copied)
 }
 
 /// [`clean_record`] for a record already known to be UTF-8 text (a line of an object checked
 /// as a whole): the same result, without checking the text again.
 pub fn clean_text(record_type: RecordType, text: &str) -> Result<Cleaned, RecordError> {
-    clean_text_with(record_type, text, owned)
+    clean_text_with(record_type, text, Cleaned::copied)
 }
 
 /// Cleans one raw record given as a parsed JSON value.
 pub fn clean_value(record_type: RecordType, value: &Value) -> Result<Cleaned, RecordError> {
-    clean_object(record_type, as_object(value)?, owned)
+    clean_object(record_type, as_object(value)?, Cleaned::copied)
 }
 
 /// [`clean_record`], handing the cleaned row to `use_row` as a view of the raw record's text
@@ -375,10 +375,14 @@ pub fn clean_text_with<R>(
     )
 }
 
-fn owned(view: CleanView<'_>, warnings: Vec<QualityWarning>) -> Cleaned {
-    Cleaned {
-        row: view.to_row(),
-        warnings,
+impl Cleaned {
+    /// A row cleaned as a view (see [`clean_record_with`]), with its text copied: what
+    /// [`clean_record`] gives.
+    pub fn copied(view: CleanView<'_>, warnings: Vec<QualityWarning>) -> Cleaned {
+        Cleaned {
+            row: view.to_row(),
+            warnings,
+        }
     }
 }
 

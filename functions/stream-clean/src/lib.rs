@@ -233,9 +233,8 @@ fn clean_records(records: &[KinesisEventRecord], now: DateTime<Utc>) -> Vec<Clea
             };
             let columns = match record_type {
                 Ok(rt) => {
-                    let table = LakeTable::of(rt);
                     let fits = |(key, b): &(ShardKey<'_>, ColumnsBuilder)| {
-                        *key == (stream, shard) && b.table() == table
+                        *key == (stream, shard) && b.record_type() == rt
                     };
                     if !builders.get(current).is_some_and(fits) {
                         current = builders.iter().position(fits).unwrap_or_else(|| {
@@ -355,10 +354,7 @@ fn shard_of(record: &KinesisEventRecord) -> &str {
 /// once when it is JSON; only data that is not a JSON object is tried as base64, and when that
 /// fails too the error is the one about the data as sent.
 pub fn clean_data(record_type: RecordType, data: &[u8]) -> Result<Cleaned, RecordError> {
-    clean_data_with(record_type, data, |row, warnings| Cleaned {
-        row: row.to_row(),
-        warnings,
-    })
+    clean_data_with(record_type, data, Cleaned::copied)
 }
 
 /// [`clean_data`], handing the cleaned row to `use_row` as a view of the record's text rather
