@@ -32,6 +32,7 @@ use deltalake::parquet::basic::Compression;
 use deltalake::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use deltalake::parquet::schema::types::ColumnPath;
 use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::table::state::DeltaTableState;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableError};
 use hashbrown::hash_table::{Entry, HashTable};
@@ -434,7 +435,7 @@ impl Lake {
         let name = table.name();
         let mut attempt = 0;
         loop {
-            let delta = self.table(table).await?;
+            let mut delta = self.table(table).await?;
             tracing::debug!(table = name, version = delta.version(), "table loaded");
             let committed = self.committed_transactions(name, &delta).await?;
             tracing::debug!(
@@ -474,7 +475,12 @@ impl Lake {
                 "planned and built; writing"
             );
             match write_and_commit(&delta, &properties, files, txns).await {
-                Ok(version) => {
+                Ok(state) => {
+                    let version = state.version();
+                    // The state after the commit, which delta-rs read as part of it, so the
+                    // next append to this table reads no commit it made itself.
+                    delta.state = Some(state);
+                    self.remember(name, delta);
                     tracing::info!(
                         table = name,
                         version,
@@ -535,13 +541,14 @@ impl AppendError {
 }
 
 /// Writes each file's batches as a Parquet file, all files at once (Parquet encoding and
-/// compression are most of a commit's time), and commits them with the given `txn` actions.
+/// compression are most of a commit's time), commits them with the given `txn` actions, and
+/// returns the table's state after the commit.
 async fn write_and_commit(
     table: &DeltaTable,
     properties: &WriterProperties,
     files: Vec<Vec<RecordBatch>>,
     txns: Vec<Transaction>,
-) -> Result<u64, DeltaTableError> {
+) -> Result<DeltaTableState, DeltaTableError> {
     // Each file on a thread of its own from the blocking pool, which starts it at once: spawned
     // as tasks, the first worker to wake takes every file into its own queue and the others
     // start only once another worker steals them, which left a core idle for most of the write.
@@ -578,7 +585,7 @@ async fn write_and_commit(
             .with_actions(adds)
             .build(Some(table.snapshot()?), table.log_store(), operation)
             .await?;
-    Ok(finalized.version())
+    Ok(finalized.snapshot)
 }
 
 /// How the data files of `table` are written: Snappy, as Spark and DuckDB write by default,

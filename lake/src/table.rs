@@ -237,6 +237,13 @@ impl Lake {
         Ok(table)
     }
 
+    /// Keeps `table` as the state of the table at `relative` this handle knows (e.g. the state a
+    /// commit of its own left, which delta-rs computes as part of the commit), so the next load
+    /// reads only the commits after it.
+    pub(crate) fn remember(&self, relative: &str, table: DeltaTable) {
+        lock(&self.loaded).insert(relative.to_string(), table);
+    }
+
     /// An unloaded handle on the table at `relative`.
     fn table_handle(&self, relative: &str) -> Result<DeltaTable, LakeError> {
         let url = self.table_url(relative)?;
@@ -354,7 +361,33 @@ impl Lake {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_storage_options;
+    use super::{lock, parse_storage_options, Lake};
+    use crate::{Input, LakeRow, LakeTable, Position};
+    use shared::RecordType;
+
+    #[tokio::test]
+    async fn an_append_keeps_the_state_its_commit_left_for_the_next_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
+        let input = |app_id: &str| Input {
+            app_id: app_id.to_string(),
+            rows: vec![LakeRow {
+                position: Position::from_int(1),
+                source: app_id.into(),
+                row: shared::clean_record(RecordType::Pin, br#"{"index": 1}"#)
+                    .unwrap()
+                    .row,
+            }],
+            ..Input::default()
+        };
+        for (app_id, version) in [("test:a", 1), ("test:b", 2)] {
+            let report = lake.append(&[input(app_id)]).await.unwrap();
+            assert_eq!(report.tables[&LakeTable::Pin].version, Some(version));
+            // Known without loading the table again: the next append reads no commit of its own.
+            let known = lock(&lake.loaded).get("pin").and_then(|t| t.version());
+            assert_eq!(known, Some(version));
+        }
+    }
 
     #[test]
     fn storage_options_from_the_environment_are_key_value_pairs() {
