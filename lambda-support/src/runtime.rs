@@ -15,6 +15,27 @@ pub fn init_json_logs() {
     log_dependency_panics();
 }
 
+/// Sets up glibc's allocator for a process that cleans large batches on several threads: call it
+/// first thing in `main`, before the work starts.
+///
+/// It turns off glibc's "fast bins" (`M_MXFAST` = 0), so a small freed chunk beyond the
+/// per-thread cache is merged with its neighbours when it is freed, not kept apart until the
+/// next large allocation merges every such chunk at once. A batch's invocation frees the
+/// previous batch's hundred thousand small values (event fields, record text), and cleaning
+/// starts with large allocations (a run's columns), so with fast bins the first thread to make
+/// one spent 4–6 ms merging them while holding its arena's lock, and stream-clean's call took
+/// 1.4–1.8× what it takes without (`pinpipe bench --only stream`). Small allocations are still
+/// served from the per-thread cache first, and no other setting changes. Elsewhere than glibc
+/// this does nothing.
+pub fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `mallopt` only changes an allocator parameter, under glibc's own lock; it takes
+    // no pointers.
+    unsafe {
+        libc::mallopt(libc::M_MXFAST, 0);
+    }
+}
+
 /// Reports a panic raised inside a dependency as one log line instead of a crash report.
 ///
 /// delta-rs and object_store panic on some storage failures and catch the panic themselves

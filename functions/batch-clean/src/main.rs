@@ -10,6 +10,7 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
+    lambda_support::runtime::tune_allocator();
     lambda_support::runtime::init_json_logs();
     let deps = BatchCleanDeps {
         raw: RawStores::s3(),

@@ -12,6 +12,7 @@ use stream_clean::{handle, StreamCleanDeps};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
+    lambda_support::runtime::tune_allocator();
     lambda_support::runtime::init_json_logs();
     let deps = StreamCleanDeps {
         lake: Lake::open(&lambda_support::runtime::lake_uri()?)?,
