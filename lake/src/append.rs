@@ -435,7 +435,7 @@ impl Lake {
         let name = table.name();
         let mut attempt = 0;
         loop {
-            let mut delta = self.table(table).await?;
+            let mut delta = self.table_for_append(table).await?;
             tracing::debug!(table = name, version = delta.version(), "table loaded");
             let committed = self.committed_transactions(name, &delta).await?;
             tracing::debug!(

@@ -12,6 +12,7 @@ use deltalake::{DeltaTable, DeltaTableError};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, Once};
+use std::time::{Duration, Instant};
 use url::Url;
 
 /// How long the lake remembers which inputs it has committed (`txn` actions). A replay of the
@@ -81,7 +82,14 @@ pub struct Lake {
     /// The `txn` actions of each table's log as last read, so that reading them again reads
     /// only the commits made since.
     pub(crate) txn_logs: Arc<Mutex<HashMap<String, crate::committed::TxnLog>>>,
+    /// Tables brought up to date by [`Lake::prepare`], and when: the next append to one of
+    /// them uses what was read then.
+    prepared: Arc<Mutex<HashMap<String, Instant>>>,
 }
+
+/// How long after [`Lake::prepare`] the next append uses the table as prepared, without
+/// reading its log again.
+const PREPARED_FOR: Duration = Duration::from_secs(5);
 
 static REGISTER_S3: Once = Once::new();
 
@@ -177,6 +185,7 @@ impl Lake {
             storage_options,
             loaded: Arc::default(),
             txn_logs: Arc::default(),
+            prepared: Arc::default(),
         })
     }
 
@@ -242,6 +251,43 @@ impl Lake {
     /// reads only the commits after it.
     pub(crate) fn remember(&self, relative: &str, table: DeltaTable) {
         lock(&self.loaded).insert(relative.to_string(), table);
+    }
+
+    /// Brings what this handle knows of `table` (its state and the `txn` versions committed)
+    /// up to date, for an append to it that follows within a few seconds to use as it is. A
+    /// cleaner runs it while it cleans the batch it will append: reading a table's new commits
+    /// takes a list and a read or more per table on S3, which would otherwise only start once
+    /// the batch is cleaned. A table that does not exist yet is left for the append to create,
+    /// and an error for the append to meet (and report) when it loads the table itself.
+    ///
+    /// Another writer may commit between the two: the append's commit then resolves as it does
+    /// when one commits while it writes (a different input is appended after it; the same
+    /// input is planned again from the table as it is then).
+    pub async fn prepare(&self, table: LakeTable) {
+        let name = table.name();
+        let Ok(delta) = self.load(name).await else {
+            return;
+        };
+        if delta.version().is_none() || self.committed_transactions(name, &delta).await.is_err() {
+            return;
+        }
+        lock(&self.prepared).insert(name.to_string(), Instant::now());
+    }
+
+    /// `table` as an append should see it: as [`Lake::prepare`] left it, if that was within
+    /// [`PREPARED_FOR`] (once), or else loaded (or created) now.
+    pub(crate) async fn table_for_append(&self, table: LakeTable) -> Result<DeltaTable, LakeError> {
+        let name = table.name();
+        let prepared = lock(&self.prepared)
+            .remove(name)
+            .is_some_and(|at| at.elapsed() < PREPARED_FOR);
+        if let Some(delta) = prepared
+            .then(|| lock(&self.loaded).get(name).cloned())
+            .flatten()
+        {
+            return Ok(delta);
+        }
+        self.table(table).await
     }
 
     /// An unloaded handle on the table at `relative`.

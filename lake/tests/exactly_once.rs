@@ -167,3 +167,45 @@ async fn a_writer_whose_table_was_recreated_writes_to_the_new_table() {
     assert_eq!(other.load("user").await.unwrap().version(), Some(2));
     assert_eq!(spec_rows(&other, "user").await, expected_clean("user"));
 }
+
+#[tokio::test]
+async fn a_table_prepared_before_another_writer_commits_the_same_input_gets_no_duplicate() {
+    let lake = TempLake::new();
+    let other = lake::Lake::open(lake.root().to_str().unwrap()).unwrap();
+    lake.lake.append(&[user_rows_up_to(3)]).await.unwrap();
+    // Prepared while the batch is cleaned; meanwhile another writer commits positions 4 and
+    // 5 of the same input, after the prepared state was read.
+    lake.lake.prepare(LakeTable::User).await;
+    let between = other.append(&[user_rows_up_to(5)]).await.unwrap();
+    assert_eq!(
+        (between.rows_written(), between.already_committed()),
+        (2, 3)
+    );
+    // The append planned on the prepared state collides with that commit, is planned again
+    // and writes only positions 6 and 7.
+    let last = lake.lake.append(&[user_rows_up_to(7)]).await.unwrap();
+    assert_eq!((last.rows_written(), last.already_committed()), (2, 5));
+    assert_eq!(spec_rows(&lake.lake, "user").await, expected_clean("user"));
+    assert_eq!(other.load("user").await.unwrap().version(), Some(3));
+}
+
+#[tokio::test]
+async fn a_table_prepared_before_another_input_is_committed_keeps_both() {
+    let lake = TempLake::new();
+    let other = lake::Lake::open(lake.root().to_str().unwrap()).unwrap();
+    lake.lake.append(&[user_rows_up_to(3)]).await.unwrap();
+    lake.lake.prepare(LakeTable::User).await;
+    // Another input (its own app id) lands after the prepared state was read.
+    let lines = fixture_lines("user");
+    let another = cleaned_input(
+        RecordType::User,
+        "test:another",
+        "another.json",
+        &lines[..1],
+    );
+    other.append(&[another]).await.unwrap();
+    let last = lake.lake.append(&[user_rows_up_to(7)]).await.unwrap();
+    assert_eq!((last.rows_written(), last.already_committed()), (4, 3));
+    assert_eq!(lake.lake.count_rows("user").await.unwrap(), 8);
+    assert_eq!(other.load("user").await.unwrap().version(), Some(3));
+}
