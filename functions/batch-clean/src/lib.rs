@@ -20,8 +20,8 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::Utc;
 use futures::StreamExt;
 use lake::{
-    AppendError, Bookkeeping, CleanCounts, ColumnsBuilder, Input, Lake, LakeError, Position,
-    QuarantineRow,
+    AppendError, Bookkeeping, CleanCounts, ColumnsBuilder, Input, Lake, LakeError, LakeTable,
+    Position, QuarantineRow,
 };
 pub use objects::{Fetched, ObjectRef, RawStores};
 use serde::Serialize;
@@ -206,9 +206,27 @@ pub async fn clean_objects(
     deps: &BatchCleanDeps,
 ) -> Result<BatchReport, BatchCleanError> {
     let md5_ids = deps.raw.is_local() && names_local_objects_by_md5(&deps.lake).await?;
+    // The tables the objects' topics feed are brought up to date while the objects are read
+    // and cleaned.
+    let mut tables: Vec<LakeTable> = objects
+        .iter()
+        .filter_map(|o| record_type_of_key(&o.key).ok())
+        .map(LakeTable::of)
+        .collect();
+    tables.sort_unstable_by_key(|t| t.name());
+    tables.dedup();
+    let prepared = tables
+        .into_iter()
+        .map(|table| {
+            let lake = deps.lake.clone();
+            tokio::spawn(async move { lake.prepare(table).await })
+        })
+        .collect::<Vec<_>>();
     tracing::debug!(objects = objects.len(), "fetching and cleaning");
     let (mut inputs, mut report) = fetch_and_clean(objects, &deps.raw, md5_ids).await?;
     tracing::debug!(records = report.counts.records_in, "cleaned; appending");
+    // Nothing to report if one failed: the append then loads the table itself.
+    futures::future::join_all(prepared).await;
     // Each unreadable message is its own input, so a redelivery (alone or with others) is
     // recognised as committed.
     report.counts.records_in += extra_quarantine.len();

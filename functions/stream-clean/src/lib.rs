@@ -83,9 +83,18 @@ pub type Targets<'a> = Vec<(LakeTable, &'a str)>;
 /// Cleans one Kinesis batch into the lake. Never fails: infrastructure errors become item
 /// failures so Lambda retries from the first record that did not land.
 pub async fn handle(event: &KinesisEvent, deps: &StreamCleanDeps) -> StreamOutcome {
+    // The table the batch's stream feeds is brought up to date while the batch is cleaned.
+    let prepared = data_table(event).map(|table| {
+        let lake = deps.lake.clone();
+        tokio::spawn(async move { lake.prepare(table).await })
+    });
     tracing::debug!(records = event.records.len(), "cleaning");
     let (inputs, targets, mut report) = plan(event);
     tracing::debug!(records = report.counts.records_in, "cleaned; appending");
+    if let Some(prepared) = prepared {
+        // Nothing to report if it failed: the append then loads the table itself.
+        let _ = prepared.await;
+    }
     let mut response = KinesisEventResponse::default();
     match deps.lake.append(&inputs).await {
         Ok(append) => {
@@ -332,6 +341,15 @@ pub fn failures<'a>(targets: &[Targets<'a>], error: &AppendError) -> (Vec<&'a st
         }
     }
     (failed, handed_back)
+}
+
+/// The data table the batch's records go to, from its first record's stream (a batch comes
+/// from one stream); `None` when the stream's record type cannot be told.
+fn data_table(event: &KinesisEvent) -> Option<LakeTable> {
+    let arn = event.records.first()?.event_source_arn.as_deref();
+    record_type_of_stream(stream_of(arn))
+        .ok()
+        .map(LakeTable::of)
 }
 
 /// The stream an event source ARN names (`…:stream/<name>`).
