@@ -130,21 +130,38 @@ fn user_rows_up_to(to: usize) -> Input {
     input
 }
 
-#[tokio::test]
-async fn a_writer_sees_what_another_writer_committed_since_it_last_looked() {
+/// Two handles on one lake, as two warm Lambda instances, each keeping what it read: the first
+/// commits positions 1–3 of an input; with `prepared`, it then brings its table up to date
+/// ahead of its next append, as a cleaner does while it cleans; the other commits positions 4
+/// and 5 of the same input; the first appends positions 1–7, and must not write 4 and 5 again.
+async fn another_writer_commits_the_same_input_in_between(prepared: bool) {
     let lake = TempLake::new();
-    // Two handles on one lake, as two warm Lambda instances: each keeps what it read.
     let other = lake::Lake::open(lake.root().to_str().unwrap()).unwrap();
     let first = lake.lake.append(&[user_rows_up_to(3)]).await.unwrap();
     assert_eq!(first.rows_written(), 3);
+    if prepared {
+        lake.lake.prepare(LakeTable::User).await;
+    }
     let second = other.append(&[user_rows_up_to(5)]).await.unwrap();
     assert_eq!((second.rows_written(), second.already_committed()), (2, 3));
     // The first handle read the log at version 1; the other's commit (version 2) holds
-    // positions 4 and 5, which it must not write again.
+    // positions 4 and 5.
     let third = lake.lake.append(&[user_rows_up_to(7)]).await.unwrap();
     assert_eq!((third.rows_written(), third.already_committed()), (2, 5));
     assert_eq!(spec_rows(&lake.lake, "user").await, expected_clean("user"));
     assert_eq!(other.load("user").await.unwrap().version(), Some(3));
+}
+
+#[tokio::test]
+async fn a_writer_sees_what_another_writer_committed_since_it_last_looked() {
+    another_writer_commits_the_same_input_in_between(false).await;
+}
+
+#[tokio::test]
+async fn a_table_prepared_before_another_writer_commits_the_same_input_gets_no_duplicate() {
+    // The append, planned on the state read before the other commit, collides with it and is
+    // planned again.
+    another_writer_commits_the_same_input_in_between(true).await;
 }
 
 #[tokio::test]
@@ -166,27 +183,6 @@ async fn a_writer_whose_table_was_recreated_writes_to_the_new_table() {
     assert_eq!((again.rows_written(), again.already_committed()), (5, 2));
     assert_eq!(other.load("user").await.unwrap().version(), Some(2));
     assert_eq!(spec_rows(&other, "user").await, expected_clean("user"));
-}
-
-#[tokio::test]
-async fn a_table_prepared_before_another_writer_commits_the_same_input_gets_no_duplicate() {
-    let lake = TempLake::new();
-    let other = lake::Lake::open(lake.root().to_str().unwrap()).unwrap();
-    lake.lake.append(&[user_rows_up_to(3)]).await.unwrap();
-    // Prepared while the batch is cleaned; meanwhile another writer commits positions 4 and
-    // 5 of the same input, after the prepared state was read.
-    lake.lake.prepare(LakeTable::User).await;
-    let between = other.append(&[user_rows_up_to(5)]).await.unwrap();
-    assert_eq!(
-        (between.rows_written(), between.already_committed()),
-        (2, 3)
-    );
-    // The append planned on the prepared state collides with that commit, is planned again
-    // and writes only positions 6 and 7.
-    let last = lake.lake.append(&[user_rows_up_to(7)]).await.unwrap();
-    assert_eq!((last.rows_written(), last.already_committed()), (2, 5));
-    assert_eq!(spec_rows(&lake.lake, "user").await, expected_clean("user"));
-    assert_eq!(other.load("user").await.unwrap().version(), Some(3));
 }
 
 #[tokio::test]
