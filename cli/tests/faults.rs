@@ -379,6 +379,12 @@ impl Proxy {
     }
 }
 
+/// How many commit files a `ListObjectsV2` request (`url`) lists.
+async fn commits_listed(url: &str) -> usize {
+    let body = reqwest::get(url).await.unwrap().text().await.unwrap();
+    body.matches(".json</Key>").count()
+}
+
 /// Creates `bucket` on the S3-compatible server.
 async fn create_bucket(endpoint: &str, bucket: &str) {
     let status = reqwest::Client::new()
@@ -470,7 +476,12 @@ async fn an_s3_outage_mid_process_fails_cleanly_and_a_rerun_is_exact() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Cut off once a few of the forty invocations have committed, whatever their speed.
+    let log = format!("{endpoint}/{bucket}?list-type=2&prefix=lake/geo/_delta_log/");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while commits_listed(&log).await < 5 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     proxy.set_up(false);
     let (ok, printed) = tokio::task::spawn_blocking(move || finished(child))
         .await
