@@ -474,13 +474,15 @@ impl Lake {
                 files = files.len(),
                 "planned and built; writing"
             );
-            match write_and_commit(&delta, &properties, files, txns).await {
+            match write_and_commit(&delta, &properties, files, txns.clone()).await {
                 Ok(state) => {
                     let version = state.version();
-                    // The state after the commit, which delta-rs read as part of it, so the
-                    // next append to this table reads no commit it made itself.
+                    // The state after the commit, which delta-rs read as part of it, and the
+                    // `txn`s it added, so the next append to this table reads no commit it
+                    // made itself.
                     delta.state = Some(state);
                     self.remember(name, delta);
+                    self.remember_own_txns(name, version, txns);
                     tracing::info!(
                         table = name,
                         version,

@@ -76,11 +76,17 @@ static TXN_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 #[derive(Debug, Clone, Default)]
 pub struct TxnLog {
     /// The table version read up to (inclusive).
-    version: u64,
+    pub(crate) version: u64,
     latest: HashMap<String, (i64, Option<i64>)>,
 }
 
 impl TxnLog {
+    /// Takes `txn`, from a commit newer than any read so far, as its app id's newest.
+    fn add(&mut self, txn: deltalake::kernel::Transaction) {
+        self.latest
+            .insert(txn.app_id, (txn.version, txn.last_updated));
+    }
+
     /// The app ids' versions, less those whose `lastUpdated` is older than `table`'s
     /// `delta.setTransactionRetentionDuration`.
     fn unexpired(&self, table: &DeltaTable) -> CommittedTransactions {
@@ -142,6 +148,22 @@ impl crate::Lake {
         }
         Ok(committed)
     }
+
+    /// Adds the `txns` of this handle's own commit at `version` to the table's `txn` log as
+    /// last read, when that log ends just before it (so no other writer's commit is skipped);
+    /// otherwise the next read reads the commit as any other.
+    pub(crate) fn remember_own_txns(
+        &self,
+        name: &str,
+        version: u64,
+        txns: Vec<deltalake::kernel::Transaction>,
+    ) {
+        let mut logs = crate::table::lock(&self.txn_logs);
+        if let Some(log) = logs.get_mut(name).filter(|log| log.version + 1 == version) {
+            txns.into_iter().for_each(|txn| log.add(txn));
+            log.version = version;
+        }
+    }
 }
 
 /// `log` brought up to `table`'s version by reading the commits after it; `None` when one of
@@ -167,8 +189,7 @@ async fn read_commits_since(
             deltalake::logstore::get_actions(v, &commit).map_err(|e| LakeError::delta(&name, e))?;
         for action in actions {
             if let deltalake::kernel::Action::Txn(txn) = action {
-                log.latest
-                    .insert(txn.app_id, (txn.version, txn.last_updated));
+                log.add(txn);
             }
         }
     }

@@ -231,7 +231,7 @@ impl Lake {
         let cached = lock(&self.loaded).get(relative).cloned();
         if let Some(mut table) = cached {
             if table.update_incremental(None).await.is_ok() {
-                lock(&self.loaded).insert(relative.to_string(), table.clone());
+                self.remember(relative, table.clone());
                 return Ok(table);
             }
             lock(&self.loaded).remove(relative);
@@ -241,14 +241,14 @@ impl Lake {
         // Look before loading: loading an empty location makes the kernel log an error.
         if table.verify_deltatable_existence().await.map_err(err)? {
             table.load().await.map_err(err)?;
-            lock(&self.loaded).insert(relative.to_string(), table.clone());
+            self.remember(relative, table.clone());
         }
         Ok(table)
     }
 
-    /// Keeps `table` as the state of the table at `relative` this handle knows (e.g. the state a
-    /// commit of its own left, which delta-rs computes as part of the commit), so the next load
-    /// reads only the commits after it.
+    /// Keeps `table` as the state of the table at `relative` this handle knows (as loaded,
+    /// created, or left by a commit of its own, which delta-rs computes as part of the commit),
+    /// so the next load reads only the commits after it.
     pub(crate) fn remember(&self, relative: &str, table: DeltaTable) {
         lock(&self.loaded).insert(relative.to_string(), table);
     }
@@ -392,7 +392,7 @@ impl Lake {
             .await;
         match created {
             Ok(t) => {
-                lock(&self.loaded).insert(name.to_string(), t.clone());
+                self.remember(name, t.clone());
                 Ok(t)
             }
             // Another writer created it between our look and our create: use theirs.
@@ -412,7 +412,7 @@ mod tests {
     use shared::RecordType;
 
     #[tokio::test]
-    async fn an_append_keeps_the_state_its_commit_left_for_the_next_append() {
+    async fn an_append_keeps_the_state_and_txns_its_commit_left_for_the_next_append() {
         let dir = tempfile::tempdir().unwrap();
         let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
         let input = |app_id: &str| Input {
@@ -429,9 +429,12 @@ mod tests {
         for (app_id, version) in [("test:a", 1), ("test:b", 2)] {
             let report = lake.append(&[input(app_id)]).await.unwrap();
             assert_eq!(report.tables[&LakeTable::Pin].version, Some(version));
-            // Known without loading the table again: the next append reads no commit of its own.
+            // Known without loading the table again: the next append reads no commit of its own,
+            // neither for the table's state nor for its `txn`s.
             let known = lock(&lake.loaded).get("pin").and_then(|t| t.version());
             assert_eq!(known, Some(version));
+            let txns_known = lock(&lake.txn_logs).get("pin").map(|log| log.version);
+            assert_eq!(txns_known, Some(version));
         }
     }
 
