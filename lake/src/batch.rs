@@ -13,6 +13,7 @@ use deltalake::arrow::error::ArrowError;
 use shared::{CleanView, RecordType};
 use std::fmt::Write as _;
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 /// A string column, its buffers sized from a first pass over the values: collecting grows them
@@ -122,6 +123,8 @@ pub struct ColumnsBuilder {
     record_type: RecordType,
     columns: TableColumns,
     source: StringBuilder,
+    /// The input text the rows come from, in bytes (0: not known).
+    text_bytes: usize,
     positions: Vec<Position>,
     hashes: Vec<u64>,
     hasher: foldhash::fast::FixedState,
@@ -158,15 +161,78 @@ fn micros(t: Option<DateTime<Utc>>) -> Option<i64> {
     t.map(|t| t.timestamp_micros())
 }
 
+/// The text columns of a record type's table (the last one `_source`), as [`TEXT_SHARES`]
+/// numbers them.
+const fn text_columns(record_type: RecordType) -> usize {
+    match record_type {
+        RecordType::Pin => 10,
+        RecordType::Geo | RecordType::User => 2,
+    }
+}
+
+/// Per record type and text column, the bytes the column's values took per 4 KiB of input
+/// text in the last batch of rows built (0 until one was): a new builder reserves that
+/// much, so a column's buffer is not grown (copied, and its new pages faulted in) two or
+/// three times over while the rows are pushed. Only a size hint; a wrong one costs time, not
+/// rows.
+static TEXT_SHARES: [[AtomicU32; 10]; 3] = [const { [const { AtomicU32::new(0) }; 10] }; 3];
+
+fn text_shares(record_type: RecordType) -> &'static [AtomicU32] {
+    let shares = match record_type {
+        RecordType::Pin => &TEXT_SHARES[0],
+        RecordType::Geo => &TEXT_SHARES[1],
+        RecordType::User => &TEXT_SHARES[2],
+    };
+    &shares[..text_columns(record_type)]
+}
+
+/// Room for column `column`'s values of `rows` rows from `text_bytes` bytes of input: what
+/// the column took of its input last time, an eighth more, or, before any batch was built,
+/// an even share of the input among the columns.
+fn text_capacity(record_type: RecordType, column: usize, rows: usize, text_bytes: usize) -> usize {
+    let learned = text_shares(record_type)
+        .get(column)
+        .map_or(0, |share| share.load(Ordering::Relaxed) as usize);
+    if learned == 0 {
+        let even_share = match record_type {
+            RecordType::Pin => 9,
+            RecordType::Geo | RecordType::User => 4,
+        };
+        return match column + 1 == text_columns(record_type) {
+            true => rows * 32,
+            false => text_bytes / even_share,
+        };
+    }
+    let estimate = text_bytes.saturating_mul(learned) / 4096;
+    estimate + estimate / 8 + 64
+}
+
+/// Records what each text column of a finished batch took of its `text_bytes` of input.
+fn learn_text_shares(record_type: RecordType, text_bytes: usize, taken: &[usize]) {
+    if text_bytes < 4096 {
+        return;
+    }
+    for (share, taken) in text_shares(record_type).iter().zip(taken) {
+        let per_4k = taken.saturating_mul(4096) / text_bytes;
+        share.store(
+            u32::try_from(per_4k).unwrap_or(u32::MAX).max(1),
+            Ordering::Relaxed,
+        );
+    }
+}
+
 impl ColumnsBuilder {
     /// A builder for the rows of `record_type`'s table, with room for about `rows` rows of
     /// `text_bytes` bytes of text in all.
     pub fn new(record_type: RecordType, rows: usize, text_bytes: usize) -> ColumnsBuilder {
-        let strings = |share: usize| StringBuilder::with_capacity(rows, text_bytes / share.max(1));
+        let strings = |column: usize| {
+            StringBuilder::with_capacity(rows, text_capacity(record_type, column, rows, text_bytes))
+        };
+        let source = text_columns(record_type) - 1;
         let columns = match record_type {
             RecordType::Pin => TableColumns::Pin {
                 ind: Int64Builder::with_capacity(rows),
-                text: Box::new(std::array::from_fn(|_| strings(9))),
+                text: Box::new(std::array::from_fn(strings)),
                 follower_count: Int64Builder::with_capacity(rows),
             },
             RecordType::Geo => {
@@ -176,7 +242,7 @@ impl ColumnsBuilder {
                 };
                 TableColumns::Geo {
                     ind: Int64Builder::with_capacity(rows),
-                    country: strings(4),
+                    country: strings(0),
                     coordinates: ListBuilder::with_capacity(
                         Float64Builder::with_capacity(2 * rows),
                         rows,
@@ -187,7 +253,7 @@ impl ColumnsBuilder {
             }
             RecordType::User => TableColumns::User {
                 ind: Int64Builder::with_capacity(rows),
-                user_name: strings(4),
+                user_name: strings(0),
                 age: Int64Builder::with_capacity(rows),
                 date_joined: time_builder(rows),
             },
@@ -195,7 +261,8 @@ impl ColumnsBuilder {
         ColumnsBuilder {
             record_type,
             columns,
-            source: StringBuilder::with_capacity(rows, rows * 32),
+            source: strings(source),
+            text_bytes,
             positions: Vec::with_capacity(rows),
             hashes: Vec::with_capacity(rows),
             hasher: foldhash::fast::FixedState::with_seed(ROW_HASH_SEED),
@@ -321,6 +388,14 @@ impl ColumnsBuilder {
 
     /// The rows added, column by column.
     pub fn finish(mut self) -> CleanColumns {
+        let taken = |c: &StringBuilder| c.values_slice().len();
+        let mut text_taken = match &self.columns {
+            TableColumns::Pin { text, .. } => text.iter().map(taken).collect(),
+            TableColumns::Geo { country, .. } => vec![taken(country)],
+            TableColumns::User { user_name, .. } => vec![taken(user_name)],
+        };
+        text_taken.push(taken(&self.source));
+        learn_text_shares(self.record_type, self.text_bytes, &text_taken);
         let mut columns: Vec<ArrayRef> = match &mut self.columns {
             TableColumns::Pin {
                 ind,
