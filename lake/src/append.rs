@@ -582,11 +582,17 @@ async fn write_and_commit(
         partition_by: None,
         predicate: None,
     };
-    let finalized =
-        CommitBuilder::from(CommitProperties::default().with_application_transactions(txns))
-            .with_actions(adds)
-            .build(Some(table.snapshot()?), table.log_store(), operation)
-            .await?;
+    // No expired-log cleanup after an append: it lists the whole `_delta_log` on every commit,
+    // a cost that grows with the log (thousands of listed pages per commit on S3 for a busy
+    // stream over the 30 days of retention). The daily maintenance expires old log files once,
+    // after its checkpoint.
+    let properties = CommitProperties::default()
+        .with_application_transactions(txns)
+        .with_cleanup_expired_logs(Some(false));
+    let finalized = CommitBuilder::from(properties)
+        .with_actions(adds)
+        .build(Some(table.snapshot()?), table.log_store(), operation)
+        .await?;
     Ok(finalized.snapshot)
 }
 

@@ -1,7 +1,9 @@
 //! Table maintenance (SPEC §7, §8): the daily run rewrites each table without whole-row
 //! duplicates of its SPEC columns (a record a client sent twice, or that came down both
-//! paths), compacts small files, writes a checkpoint, and vacuums files no longer referenced
-//! once they are older than the retention.
+//! paths), compacts small files, writes a checkpoint, deletes the log files the checkpoint
+//! covers once they are older than the table's log retention (appends leave them, so a commit
+//! never lists the whole log), and vacuums files no longer referenced once they are older than
+//! the retention.
 //!
 //! Rewrites are ordinary Delta commits: readers see the table before or after, the `txn`
 //! bookkeeping that makes appends exactly once is kept, and a concurrent append makes the
@@ -12,8 +14,10 @@ use crate::table::{Lake, LakeError};
 use deltalake::arrow::array::RecordBatch;
 use deltalake::datafusion::error::DataFusionError;
 use deltalake::datafusion::prelude::SessionContext;
+use deltalake::kernel::transaction::CommitProperties;
 use deltalake::operations::optimize::OptimizeType;
 use deltalake::protocol::SaveMode;
+use deltalake::table::config::TablePropertiesExt;
 use deltalake::{DeltaTable, DeltaTableError};
 use serde::Serialize;
 use std::time::Duration;
@@ -55,7 +59,7 @@ pub enum MaintenanceError {
     Delta {
         /// The table, relative to the lake root.
         table: String,
-        /// The step that failed: compacting, checkpointing or vacuuming.
+        /// The step that failed: compacting, checkpointing, expiring log files or vacuuming.
         step: &'static str,
         /// What delta-rs said.
         #[source]
@@ -172,6 +176,7 @@ async fn deduplicate(
     let delta = delta
         .write(batches)
         .with_save_mode(SaveMode::Overwrite)
+        .with_commit_properties(keep_logs())
         .await
         .map_err(delta_err(name, "rewriting without duplicates"))?;
     report.rows_after = distinct;
@@ -257,11 +262,18 @@ async fn first_arrivals(
         })
 }
 
+/// Commit properties of maintenance's own commits: no expired-log cleanup after each, which
+/// would list the whole log every time; [`checkpoint_and_vacuum`] expires log files once.
+fn keep_logs() -> CommitProperties {
+    CommitProperties::default().with_cleanup_expired_logs(Some(false))
+}
+
 /// Compacts the table's small files.
 async fn compact(delta: DeltaTable, name: &str) -> Result<DeltaTable, MaintenanceError> {
     let (compacted, _metrics) = delta
         .optimize()
         .with_type(OptimizeType::Compact)
+        .with_commit_properties(keep_logs())
         .await
         .map_err(delta_err(name, "compacting"))?;
     Ok(compacted)
@@ -286,11 +298,26 @@ async fn checkpoint_and_vacuum(
         .await
         .map_err(delta_err("checkpointing"))?;
     report.checkpoint_version = delta.version();
+    // Appends leave expired log files alone (listing the log on every commit costs too much):
+    // they go here, those older than the table's log retention (30 days unless
+    // `delta.logRetentionDuration` says otherwise) that a checkpoint covers, unless the table
+    // turned `delta.enableExpiredLogCleanup` off.
+    let cleanup = delta
+        .snapshot()
+        .map(|s| s.table_config().enable_expired_log_cleanup())
+        .unwrap_or(false);
+    if cleanup {
+        let expired = deltalake::checkpoints::cleanup_metadata(&delta, None)
+            .await
+            .map_err(delta_err("expiring log files"))?;
+        tracing::debug!(table = name, expired, "expired log files deleted");
+    }
     let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::days(7));
     let (vacuumed, metrics) = delta
         .vacuum()
         .with_retention_period(retention)
         .with_enforce_retention_duration(false)
+        .with_commit_properties(keep_logs())
         .await
         .map_err(delta_err("vacuuming"))?;
     report.files_vacuumed = metrics.files_deleted.len();
