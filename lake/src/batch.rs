@@ -186,24 +186,39 @@ fn text_shares(record_type: RecordType) -> &'static [AtomicU32] {
     &shares[..text_columns(record_type)]
 }
 
-/// Room for column `column`'s values of `rows` rows from `text_bytes` bytes of input: what
-/// the column took of its input last time, an eighth more, or, before any batch was built,
-/// an even share of the input among the columns.
+/// Room for column `column`'s values of `rows` rows from `text_bytes` bytes of input.
 fn text_capacity(record_type: RecordType, column: usize, rows: usize, text_bytes: usize) -> usize {
     let learned = text_shares(record_type)
         .get(column)
         .map_or(0, |share| share.load(Ordering::Relaxed) as usize);
+    let even_share = match record_type {
+        RecordType::Pin => 9,
+        RecordType::Geo | RecordType::User => 4,
+    };
+    let is_source = column + 1 == text_columns(record_type);
+    reserve(learned, is_source, even_share, rows, text_bytes)
+}
+
+/// What a column reserves: `learned` bytes per 4 KiB of input, as the column took last time,
+/// an eighth more; before any batch was built (`learned` 0), 32 bytes a row for the source
+/// column and an even share of the input for the others. Never more than the input, or 64
+/// bytes a row when that is more (the source column repeats its name on every row), so a batch
+/// of many tiny records does not make the next, larger one reserve many times its size.
+fn reserve(
+    learned: usize,
+    is_source: bool,
+    even_share: usize,
+    rows: usize,
+    text_bytes: usize,
+) -> usize {
     if learned == 0 {
-        let even_share = match record_type {
-            RecordType::Pin => 9,
-            RecordType::Geo | RecordType::User => 4,
-        };
-        return match column + 1 == text_columns(record_type) {
-            true => rows * 32,
-            false => text_bytes / even_share,
+        return match is_source {
+            true => rows.saturating_mul(32),
+            false => text_bytes / even_share.max(1),
         };
     }
-    let estimate = text_bytes.saturating_mul(learned) / 4096;
+    let most = text_bytes.max(rows.saturating_mul(64));
+    let estimate = (text_bytes.saturating_mul(learned) / 4096).min(most);
     estimate + estimate / 8 + 64
 }
 
@@ -455,4 +470,22 @@ pub fn quarantine_batch(rows: &[&QuarantineRow]) -> Result<RecordBatch, ArrowErr
             times(rows.iter().map(|q| Some(q.quarantined_at))),
         ],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_column_reserves_its_last_share_of_the_input_an_eighth_more() {
+        // Before any batch: an even share of the input, 32 bytes a row for the source.
+        assert_eq!(reserve(0, false, 9, 1_000, 900_000), 100_000);
+        assert_eq!(reserve(0, true, 9, 1_000, 900_000), 32_000);
+        // A column that took half its input last time reserves half, an eighth more.
+        assert_eq!(reserve(2048, false, 9, 1_000, 800_000), 450_064);
+        // A source column that took ten times its input (many tiny records) reserves no more
+        // than the larger of the input and 64 bytes a row.
+        assert_eq!(reserve(40_960, true, 9, 1_000, 1_000_000), 1_125_064);
+        assert_eq!(reserve(40_960, true, 9, 1_000, 8_000), 72_064);
+    }
 }
