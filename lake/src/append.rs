@@ -582,18 +582,20 @@ async fn write_and_commit(
         partition_by: None,
         predicate: None,
     };
-    // No expired-log cleanup after an append: it lists the whole `_delta_log` on every commit,
-    // a cost that grows with the log (thousands of listed pages per commit on S3 for a busy
-    // stream over the 30 days of retention). The daily maintenance expires old log files once,
-    // after its checkpoint.
-    let properties = CommitProperties::default()
-        .with_application_transactions(txns)
-        .with_cleanup_expired_logs(Some(false));
+    let properties = without_log_cleanup().with_application_transactions(txns);
     let finalized = CommitBuilder::from(properties)
         .with_actions(adds)
         .build(Some(table.snapshot()?), table.log_store(), operation)
         .await?;
     Ok(finalized.snapshot)
+}
+
+/// Properties of this project's commits: no expired-log cleanup after the commit. delta-rs'
+/// cleanup lists the whole `_delta_log` on every commit, a cost that grows with the log
+/// (thousands of listed pages per commit on S3 for a busy stream over the 30 days of
+/// retention); the daily maintenance expires old log files once, after its checkpoint.
+pub(crate) fn without_log_cleanup() -> CommitProperties {
+    CommitProperties::default().with_cleanup_expired_logs(Some(false))
 }
 
 /// How the data files of `table` are written: Snappy, as Spark and DuckDB write by default,

@@ -9,12 +9,12 @@
 //! bookkeeping that makes appends exactly once is kept, and a concurrent append makes the
 //! rewrite fail with a conflict (to be retried next run) rather than lose the append.
 
+use crate::append::without_log_cleanup;
 use crate::schema::LakeTable;
 use crate::table::{Lake, LakeError};
 use deltalake::arrow::array::RecordBatch;
 use deltalake::datafusion::error::DataFusionError;
 use deltalake::datafusion::prelude::SessionContext;
-use deltalake::kernel::transaction::CommitProperties;
 use deltalake::operations::optimize::OptimizeType;
 use deltalake::protocol::SaveMode;
 use deltalake::table::config::TablePropertiesExt;
@@ -176,7 +176,7 @@ async fn deduplicate(
     let delta = delta
         .write(batches)
         .with_save_mode(SaveMode::Overwrite)
-        .with_commit_properties(keep_logs())
+        .with_commit_properties(without_log_cleanup())
         .await
         .map_err(delta_err(name, "rewriting without duplicates"))?;
     report.rows_after = distinct;
@@ -262,18 +262,13 @@ async fn first_arrivals(
         })
 }
 
-/// Commit properties of maintenance's own commits: no expired-log cleanup after each, which
-/// would list the whole log every time; [`checkpoint_and_vacuum`] expires log files once.
-fn keep_logs() -> CommitProperties {
-    CommitProperties::default().with_cleanup_expired_logs(Some(false))
-}
-
 /// Compacts the table's small files.
 async fn compact(delta: DeltaTable, name: &str) -> Result<DeltaTable, MaintenanceError> {
     let (compacted, _metrics) = delta
         .optimize()
         .with_type(OptimizeType::Compact)
-        .with_commit_properties(keep_logs())
+        // delta-rs' optimize commits with properties of its own (only our app metadata is
+        // passed on), so its commit may still expire log files as delta-rs does by default.
         .await
         .map_err(delta_err(name, "compacting"))?;
     Ok(compacted)
@@ -317,7 +312,7 @@ async fn checkpoint_and_vacuum(
         .vacuum()
         .with_retention_period(retention)
         .with_enforce_retention_duration(false)
-        .with_commit_properties(keep_logs())
+        .with_commit_properties(without_log_cleanup())
         .await
         .map_err(delta_err("vacuuming"))?;
     report.files_vacuumed = metrics.files_deleted.len();
