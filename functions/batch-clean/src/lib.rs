@@ -28,6 +28,7 @@ use serde::Serialize;
 use shared::route::{record_type_of_key, sink_file_of_key};
 use shared::{CleanView, QualityWarning};
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::{Arc, LazyLock, Mutex};
 
 /// What batch-clean needs: where raw objects are read from and the lake it writes.
@@ -393,6 +394,15 @@ fn unreadable_object(object: &ObjectRef, etag: &str, bytes: &[u8], error: String
     }
 }
 
+/// The byte ranges of the lines of a text of `len` bytes whose newlines are at `newlines`
+/// (ascending), without the newlines: the pieces `split('\n')` gives, the last one after the
+/// last newline (empty when the text ends with one).
+fn line_ranges(newlines: &[usize], len: usize) -> impl Iterator<Item = Range<usize>> + '_ {
+    let ends = newlines.iter().copied().chain(std::iter::once(len));
+    let starts = std::iter::once(0).chain(newlines.iter().map(|n| n + 1));
+    starts.zip(ends).map(|(start, end)| start..end)
+}
+
 /// Cleans one object's records into an [`Input`] for the lake.
 pub fn clean_object(
     object: &ObjectRef,
@@ -415,28 +425,28 @@ pub fn clean_object(
         },
     };
     let record_type = record_type_of_key(&object.key);
+    // Where each line ends, found in one pass by memchr's SIMD search (a byte-by-byte count
+    // of the newlines took 7% of a batch's CPU time, and `split`'s search as much again).
+    let newlines: Vec<usize> = memchr::memchr_iter(b'\n', bytes).collect();
     // The cleaned rows go straight into columns: about one row per line, holding about as
     // much text as the object.
-    let lines_in = bytes.iter().filter(|b| **b == b'\n').count() + 1;
     let mut columns = record_type
         .as_ref()
-        .map(|rt| ColumnsBuilder::new(*rt, lines_in, bytes.len()))
+        .map(|rt| ColumnsBuilder::new(*rt, newlines.len() + 1, bytes.len()))
         .map_err(|e| format!("cannot tell the record type: {e}"));
     let now = Utc::now();
     // Each line, and the line as text when the object is UTF-8: checked once for the whole
-    // object rather than string by string in each line, and split with `str`'s search for
-    // the newline, which scans many bytes at a time.
-    let lines: Box<dyn Iterator<Item = (&[u8], Option<&str>)>> = match std::str::from_utf8(bytes) {
-        Ok(text) => Box::new(text.split('\n').map(|line| {
-            let line = line.strip_suffix('\r').unwrap_or(line);
-            (line.as_bytes(), Some(line))
-        })),
-        Err(_) => Box::new(
-            bytes
-                .split(|b| *b == b'\n')
-                .map(|line| (line.strip_suffix(b"\r").unwrap_or(line), None)),
-        ),
-    };
+    // object rather than string by string in each line (a newline is a character boundary,
+    // so each line of valid text is valid text).
+    let text = std::str::from_utf8(bytes).ok();
+    let lines = line_ranges(&newlines, bytes.len()).map(|range| {
+        let line = bytes.get(range.clone()).unwrap_or_default();
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let text = text
+            .and_then(|text| text.get(range))
+            .map(|t| t.strip_suffix('\r').unwrap_or(t));
+        (line, text)
+    });
     let mut record = 0i64;
     for (n, (line, text)) in lines.enumerate() {
         if line.iter().all(u8::is_ascii_whitespace) {
@@ -491,6 +501,17 @@ pub fn clean_object(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_ranges_are_the_pieces_split_gives() {
+        for text in ["", "a", "a\n", "\n\n", "{\"a\":1}\r\n{}\n\n x", "\nlast"] {
+            let newlines: Vec<usize> = memchr::memchr_iter(b'\n', text.as_bytes()).collect();
+            let pieces: Vec<&str> = line_ranges(&newlines, text.len())
+                .map(|range| &text[range])
+                .collect();
+            assert_eq!(pieces, text.split('\n').collect::<Vec<_>>(), "{text:?}");
+        }
+    }
 
     #[test]
     fn lambda_errors_tell_a_poison_event_from_an_outage() {
