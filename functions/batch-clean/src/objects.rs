@@ -175,23 +175,10 @@ impl RawStores {
 /// The bytes of a GET. A local file is read straight into a buffer of its size: object_store
 /// zeroes its buffer before reading into it, an extra pass over every byte of the object.
 async fn body(result: GetResult) -> Result<Bytes, object_store::Error> {
-    let GetResult {
-        payload,
-        meta,
-        range,
-        attributes,
-    } = result;
-    let (mut file, path) = match payload {
+    let range = result.range.clone();
+    let (mut file, path) = match result.payload {
         GetResultPayload::File(file, path) => (file, path),
-        payload => {
-            let result = GetResult {
-                payload,
-                meta,
-                range,
-                attributes,
-            };
-            return result.bytes().await;
-        }
+        payload => return GetResult { payload, ..result }.bytes().await,
     };
     let local = move |source: std::io::Error| object_store::Error::Generic {
         store: "LocalFileSystem",
