@@ -544,7 +544,8 @@ impl AppendError {
 
 /// Writes each file's batches as a Parquet file, all files at once (Parquet encoding and
 /// compression are most of a commit's time), commits them with the given `txn` actions, and
-/// returns the table's state after the commit.
+/// returns the table's state after the commit. A local table's files are written straight into
+/// its directory ([`crate::datafile`]); any other table's through delta-rs' writer.
 async fn write_and_commit(
     table: &DeltaTable,
     properties: &WriterProperties,
@@ -554,20 +555,32 @@ async fn write_and_commit(
     // Each file on a thread of its own from the blocking pool, which starts it at once: spawned
     // as tasks, the first worker to wake takes every file into its own queue and the others
     // start only once another worker steals them, which left a core idle for most of the write.
+    let local = crate::datafile::local_dir(table);
     let runtime = tokio::runtime::Handle::current();
     let mut writes = Vec::with_capacity(files.len());
     for batches in files {
-        let mut writer =
-            RecordBatchWriter::for_table(table)?.with_writer_properties(properties.clone());
-        let runtime = runtime.clone();
-        writes.push(tokio::task::spawn_blocking(move || {
-            runtime.block_on(async move {
-                for batch in batches {
-                    writer.write(batch).await?;
-                }
-                writer.flush().await
-            })
-        }));
+        let properties = properties.clone();
+        writes.push(match &local {
+            Some(dir) => {
+                let dir = dir.clone();
+                tokio::task::spawn_blocking(move || {
+                    crate::datafile::write(&dir, &batches, properties).map(|add| vec![add])
+                })
+            }
+            None => {
+                let mut writer =
+                    RecordBatchWriter::for_table(table)?.with_writer_properties(properties);
+                let runtime = runtime.clone();
+                tokio::task::spawn_blocking(move || {
+                    runtime.block_on(async move {
+                        for batch in batches {
+                            writer.write(batch).await?;
+                        }
+                        writer.flush().await
+                    })
+                })
+            }
+        });
     }
     let mut adds: Vec<Action> = Vec::new();
     for write in writes {
@@ -605,7 +618,7 @@ pub(crate) fn without_log_cleanup() -> CommitProperties {
 /// own); min/max statistics per row group (what Delta's file statistics and the readers'
 /// pruning use) but not per page, which would compare every long text value again; row groups
 /// of 128 Ki rows, as DuckDB writes, so a reader can split a large file.
-fn writer_properties(table: LakeTable, sources_repeat: bool) -> WriterProperties {
+pub(crate) fn writer_properties(table: LakeTable, sources_repeat: bool) -> WriterProperties {
     let mut builder = WriterProperties::builder()
         .set_created_by(format!("pinpipe {}", env!("CARGO_PKG_VERSION")))
         .set_compression(Compression::SNAPPY)

@@ -14,6 +14,7 @@
 pub mod append;
 pub mod batch;
 pub mod committed;
+mod datafile;
 #[cfg(feature = "queries")]
 pub mod maintenance;
 pub mod offsets;
