@@ -257,18 +257,19 @@ impl Lake {
     /// up to date, for an append to it that follows within a few seconds to use as it is. A
     /// cleaner runs it while it cleans the batch it will append: reading a table's new commits
     /// takes a list and a read or more per table on S3, which would otherwise only start once
-    /// the batch is cleaned. A table that does not exist yet is left for the append to create,
-    /// and an error for the append to meet (and report) when it loads the table itself.
+    /// the batch is cleaned. A table that does not exist yet is created now (a first batch's
+    /// commit then starts from version 0 at once), and an error is left for the append to meet
+    /// (and report) when it loads the table itself.
     ///
     /// Another writer may commit between the two: the append's commit then resolves as it does
     /// when one commits while it writes (a different input is appended after it; the same
     /// input is planned again from the table as it is then).
     pub async fn prepare(&self, table: LakeTable) {
         let name = table.name();
-        let Ok(delta) = self.load(name).await else {
+        let Ok(delta) = self.table(table).await else {
             return;
         };
-        if delta.version().is_none() || self.committed_transactions(name, &delta).await.is_err() {
+        if self.committed_transactions(name, &delta).await.is_err() {
             return;
         }
         lock(&self.prepared).insert(name.to_string(), Instant::now());

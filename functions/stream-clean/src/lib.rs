@@ -83,7 +83,8 @@ pub type Targets<'a> = Vec<(LakeTable, &'a str)>;
 /// Cleans one Kinesis batch into the lake. Never fails: infrastructure errors become item
 /// failures so Lambda retries from the first record that did not land.
 pub async fn handle(event: &KinesisEvent, deps: &StreamCleanDeps) -> StreamOutcome {
-    // The table the batch's stream feeds is brought up to date while the batch is cleaned.
+    // The table the batch's stream feeds is created or brought up to date while the batch is
+    // cleaned.
     let prepared = data_table(event).map(|table| {
         let lake = deps.lake.clone();
         tokio::spawn(async move { lake.prepare(table).await })
