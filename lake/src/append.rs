@@ -737,20 +737,61 @@ fn columns_of_rows(
     Ok(builders.into_iter().map(ColumnsBuilder::finish).collect())
 }
 
+/// Rows from which the duplicates of a commit are looked for on every core.
+const PARALLEL_DISTINCT_ROWS: usize = 20_000;
+
 /// The distinct rows (first occurrence kept, in order) and how many duplicates were dropped.
 /// Rows were hashed as they were built; equal hashes are told apart by comparing the values.
+/// Equal rows have equal hashes, so a large commit's rows are split by hash into one part per
+/// core, each searched for its duplicates on a thread of its own.
 fn distinct_rows<'a>(rows: &[RowRef<'a>]) -> (Vec<RowRef<'a>>, usize) {
-    let mut seen: HashTable<usize> = HashTable::with_capacity(rows.len());
-    let mut unique = Vec::with_capacity(rows.len());
+    let parts = if rows.len() >= PARALLEL_DISTINCT_ROWS {
+        shared::parallel::cores()
+    } else {
+        1
+    };
+    let part_ids: Vec<u64> = (0..parts as u64).collect();
+    let repeats: Vec<Vec<usize>> = shared::parallel::map_chunks(&part_ids, parts, |ids| {
+        ids.iter()
+            .flat_map(|part| repeats_in_part(rows, *part, parts as u64))
+            .collect()
+    });
+    let duplicates: usize = repeats.iter().map(Vec::len).sum();
+    if duplicates == 0 {
+        return (rows.to_vec(), 0);
+    }
+    let mut keep = vec![true; rows.len()];
+    for i in repeats.into_iter().flatten() {
+        keep[i] = false;
+    }
+    let unique = rows
+        .iter()
+        .zip(keep)
+        .filter_map(|(row, keep)| keep.then_some(*row))
+        .collect();
+    (unique, duplicates)
+}
+
+/// The indexes of the rows of part `part` (of `parts`, by hash) that repeat an earlier row.
+/// The part is taken from bits of the hash that the hash table's own probing does not use.
+fn repeats_in_part(rows: &[RowRef<'_>], part: u64, parts: u64) -> Vec<usize> {
+    let in_part = |hash: u64| (hash >> 40) % parts == part;
+    let mut seen: HashTable<usize> = HashTable::with_capacity(rows.len() / parts as usize + 1);
+    let mut repeats = Vec::new();
     for (i, row) in rows.iter().enumerate() {
+        let hash = row.hash();
+        if !in_part(hash) {
+            continue;
+        }
         let same = |j: &usize| rows[*j].same_values(row);
-        if let Entry::Vacant(slot) = seen.entry(row.hash(), same, |j| rows[*j].hash()) {
-            slot.insert(i);
-            unique.push(*row);
+        match seen.entry(hash, same, |j| rows[*j].hash()) {
+            Entry::Occupied(_) => repeats.push(i),
+            Entry::Vacant(slot) => {
+                slot.insert(i);
+            }
         }
     }
-    let duplicates = rows.len() - unique.len();
-    (unique, duplicates)
+    repeats
 }
 
 /// The record batches of `rows`, split into `parts` files of about equal rows, and whether

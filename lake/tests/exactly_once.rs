@@ -205,3 +205,39 @@ async fn a_table_prepared_before_another_input_is_committed_keeps_both() {
     assert_eq!(lake.lake.count_rows("user").await.unwrap(), 8);
     assert_eq!(other.load("user").await.unwrap().version(), Some(3));
 }
+
+#[tokio::test]
+async fn whole_row_duplicates_spread_over_a_large_input_are_written_once() {
+    let lake = TempLake::new();
+    let line: serde_json::Value = serde_json::from_str(&fixture_lines("pin")[1]).unwrap();
+    let pin = |index: usize| {
+        let mut pin = line.clone();
+        pin["index"] = index.into();
+        pin.to_string()
+    };
+    // 24,000 distinct pins; every third one comes again after all of them, and once more,
+    // interleaved, at the end.
+    let mut lines: Vec<String> = (0..24_000).map(pin).collect();
+    lines.extend((0..24_000).step_by(3).map(pin));
+    lines.extend((0..24_000).step_by(3).rev().map(pin));
+    let input = cleaned_input(RecordType::Pin, "test:large", "large.json", &lines);
+    let report = lake.lake.append(&[input]).await.unwrap();
+    let pin = &report.tables[&LakeTable::Pin];
+    assert_eq!((pin.rows_written, pin.duplicates_skipped), (24_000, 16_000));
+    let rows = lake.lake.read_rows("pin").await.unwrap();
+    // Each pin once, as its first occurrence (line `index + 1`) gave it.
+    let mut kept: Vec<(i64, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["ind"].as_i64().unwrap(),
+                r["_source"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    kept.sort();
+    let first: Vec<(i64, String)> = (0..24_000)
+        .map(|i| (i, format!("large.json#line={}", i + 1)))
+        .collect();
+    assert_eq!(kept, first);
+}
