@@ -207,8 +207,8 @@ pub async fn clean_objects(
     deps: &BatchCleanDeps,
 ) -> Result<BatchReport, BatchCleanError> {
     let md5_ids = deps.raw.is_local() && names_local_objects_by_md5(&deps.lake).await?;
-    // The tables the objects' topics feed are brought up to date while the objects are read
-    // and cleaned.
+    // The tables the objects' topics feed are created or brought up to date while the objects
+    // are read and cleaned.
     let mut tables: Vec<LakeTable> = objects
         .iter()
         .filter_map(|o| record_type_of_key(&o.key).ok())
@@ -261,7 +261,12 @@ async fn fetch_and_clean(
     md5_ids: bool,
 ) -> Result<(Vec<Input>, BatchReport), BatchCleanError> {
     type Cleaned = Vec<(usize, Option<Input>, BatchReport)>;
-    let (send, receive) = std::sync::mpsc::channel::<(usize, ObjectRef, Option<Fetched>)>();
+    // A few objects wait for a free thread, no more: reading is faster than cleaning, and a
+    // reader running ahead would hold every object of the batch in memory at once, each in a
+    // buffer of its own rather than one an object already cleaned left behind.
+    let (send, receive) = tokio::sync::mpsc::channel::<(usize, ObjectRef, Option<Fetched>)>(
+        shared::parallel::cores(),
+    );
     let receive = Arc::new(Mutex::new(receive));
     let workers: Vec<tokio::task::JoinHandle<Cleaned>> = (0..shared::parallel::cores())
         .map(|_| {
@@ -272,9 +277,9 @@ async fn fetch_and_clean(
                     let next = receive
                         .lock()
                         .unwrap_or_else(|poisoned| poisoned.into_inner())
-                        .recv();
+                        .blocking_recv();
                     // Every object was handed out (or reading one failed).
-                    let Ok((index, object, fetched)) = next else {
+                    let Some((index, object, fetched)) = next else {
                         return cleaned;
                     };
                     let (input, report) = clean_fetched(&object, fetched, md5_ids);
@@ -287,8 +292,13 @@ async fn fetch_and_clean(
     let mut failed = None;
     while let Some((index, item)) = fetched.next().await {
         match item {
-            // The workers outlive the sender, so a send cannot fail.
-            Ok((object, read)) => drop(send.send((index, object, read))),
+            Ok((object, read)) => {
+                // Only fails if every worker stopped (the runtime is shutting down), which
+                // joining them reports.
+                if send.send((index, object, read)).await.is_err() {
+                    break;
+                }
+            }
             Err(e) => {
                 failed = Some(e);
                 break;
