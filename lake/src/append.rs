@@ -616,7 +616,8 @@ pub(crate) fn without_log_cleanup() -> CommitProperties {
 /// only for the columns with few distinct values (`_source` among them only when
 /// `sources_repeat`: the rows of an object share theirs, a stream's records each have their
 /// own); min/max statistics per row group (what Delta's file statistics and the readers'
-/// pruning use) but not per page, which would compare every long text value again; row groups
+/// pruning use) but not per page, which would compare every long text value again, and none
+/// for free text ([`LakeTable::free_text_columns`]), which no reader prunes by; row groups
 /// of 128 Ki rows, as DuckDB writes, so a reader can split a large file.
 pub(crate) fn writer_properties(table: LakeTable, sources_repeat: bool) -> WriterProperties {
     let mut builder = WriterProperties::builder()
@@ -628,6 +629,10 @@ pub(crate) fn writer_properties(table: LakeTable, sources_repeat: bool) -> Write
     if table == LakeTable::Pin {
         builder = builder
             .set_column_compression(ColumnPath::from("unique_id"), Compression::UNCOMPRESSED);
+    }
+    for column in table.free_text_columns() {
+        builder = builder
+            .set_column_statistics_enabled(ColumnPath::from(*column), EnabledStatistics::None);
     }
     for column in table.dictionary_columns() {
         if *column != "_source" || sources_repeat {

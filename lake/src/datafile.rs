@@ -367,8 +367,13 @@ mod tests {
         );
         assert_eq!(pin["minValues"]["_ingested_at"], "2017-07-14T02:40:00Z");
         assert_eq!(pin["maxValues"]["_ingested_at"], "2023-11-14T22:13:20.123Z");
-        assert_eq!(pin["minValues"]["title"], "beta");
-        assert_eq!(pin["maxValues"]["title"], "Ωmega");
+        assert_eq!(pin["minValues"]["poster_name"], "beta");
+        assert_eq!(pin["maxValues"]["poster_name"], "Ωmega");
+        // Free text has no statistics at all.
+        for key in ["minValues", "maxValues", "nullCount"] {
+            assert_eq!(pin[key].get("title"), None, "{key}");
+            assert_eq!(pin[key].get("description"), None, "{key}");
+        }
         assert_eq!(pin["nullCount"]["follower_count"], 1);
         assert_eq!(pin["nullCount"]["ind"], 0);
     }

@@ -69,6 +69,18 @@ impl LakeTable {
         }
     }
 
+    /// The columns of free text, which no reader filters by range: their Parquet files and
+    /// Delta log keep no min/max statistics for them. Computing those compares every value
+    /// with the running min and max (the image URLs share their first 30-odd bytes), a
+    /// twentieth of a batch's CPU time, for bounds no query can use to skip a file.
+    pub fn free_text_columns(self) -> &'static [&'static str] {
+        match self {
+            LakeTable::Pin => &["title", "description", "tag_list", "image_src"],
+            LakeTable::Geo | LakeTable::User => &[],
+            LakeTable::Quarantine => &["raw"],
+        }
+    }
+
     /// The table's Arrow schema: SPEC columns first, then provenance.
     pub fn schema(self) -> SchemaRef {
         match self {
