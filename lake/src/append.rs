@@ -781,18 +781,21 @@ fn distinct_rows<'a>(rows: &[RowRef<'a>]) -> (Vec<RowRef<'a>>, usize) {
 /// The part is taken from bits of the hash that the hash table's own probing does not use.
 fn repeats_in_part(rows: &[RowRef<'_>], part: u64, parts: u64) -> Vec<usize> {
     let in_part = |hash: u64| (hash >> 40) % parts == part;
-    let mut seen: HashTable<usize> = HashTable::with_capacity(rows.len() / parts as usize + 1);
+    // Each row seen with its whole hash: the table matches candidates on 7 bits of it, and
+    // comparing the values of every such candidate cost more than the rest of the search.
+    let mut seen: HashTable<(u64, usize)> =
+        HashTable::with_capacity(rows.len() / parts as usize + 1);
     let mut repeats = Vec::new();
     for (i, row) in rows.iter().enumerate() {
         let hash = row.hash();
         if !in_part(hash) {
             continue;
         }
-        let same = |j: &usize| rows[*j].same_values(row);
-        match seen.entry(hash, same, |j| rows[*j].hash()) {
+        let same = |(h, j): &(u64, usize)| *h == hash && rows[*j].same_values(row);
+        match seen.entry(hash, same, |(h, _)| *h) {
             Entry::Occupied(_) => repeats.push(i),
             Entry::Vacant(slot) => {
-                slot.insert(i);
+                slot.insert((hash, i));
             }
         }
     }

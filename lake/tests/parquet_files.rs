@@ -1,5 +1,6 @@
 //! The data files are written for their readers: dictionaries only where values repeat, and
-//! min/max statistics per row group, which Delta's file statistics are taken from.
+//! min/max statistics per row group (but for free text), which Delta's file statistics are
+//! taken from.
 
 use deltalake::parquet::basic::{Compression, Encoding};
 use deltalake::parquet::file::reader::{FileReader, SerializedFileReader};
@@ -80,6 +81,11 @@ async fn pin_files_use_dictionaries_for_repeated_values_only_and_keep_statistics
             Some(&2999i64.to_le_bytes()[..])
         )
     );
+    // Free text keeps none: no reader filters it by range.
+    for name in ["title", "description"] {
+        assert!(column(name).statistics().is_none(), "{name} has statistics");
+    }
+    assert!(column("category").statistics().is_some());
     // Delta's own file statistics come from these.
     let log = std::fs::read_to_string(lake.root().join("pin/_delta_log/00000000000000000001.json"))
         .unwrap();
@@ -102,6 +108,8 @@ async fn pin_files_use_dictionaries_for_repeated_values_only_and_keep_statistics
             &serde_json::json!(2999)
         )
     );
+    assert_eq!(stats["minValues"]["category"], "art");
+    assert_eq!(stats["minValues"].get("description"), None);
 }
 
 #[tokio::test]
