@@ -160,7 +160,16 @@ fn run_peer(
     }))
 }
 
-/// Runs pinpipe, DuckDB and polars `runs` times each, in turn, on the same objects.
+/// Has the kernel write out the files the engine before wrote, so each engine is timed from a
+/// quiet disk: otherwise the kernel writes the last engine's output back (about 25 MB) on the
+/// same two cores while the next one is timed. Best effort: where `sync` cannot run, the runs
+/// are timed as they come.
+fn flush_written_files() {
+    let _ = std::process::Command::new("sync").status();
+}
+
+/// Runs pinpipe, DuckDB and polars `runs` times each, in turn, on the same objects, each from a
+/// quiet disk.
 pub async fn bench_peers(
     pins: usize,
     per_object: usize,
@@ -181,11 +190,13 @@ pub async fn bench_peers(
     let mut missing = [false; 3];
     for run in 0..runs.max(1) {
         let lake = dir.path().join(format!("lake-{run}"));
+        flush_written_files();
         figures[0].push(run_pinpipe(&raw, &lake, pins).await?);
         for (i, engine) in engines.iter().enumerate().skip(1) {
             if missing[i] {
                 continue;
             }
+            flush_written_files();
             let out = dir.path().join(format!("{engine}-{run}.parquet"));
             match run_peer(python, engine, &out, &files, pins)? {
                 Some(f) => figures[i].push(f),
