@@ -21,8 +21,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// The directory of `table` when its data files can be written here: a table on the local file
-/// system whose configuration leaves the statistics columns at Delta's default (the first 32
-/// columns, which is every column of this lake's tables).
+/// system with no struct columns, whose configuration leaves the statistics columns at Delta's
+/// default (the first 32 columns, which is every column of this lake's tables).
 pub(crate) fn local_dir(table: &DeltaTable) -> Option<PathBuf> {
     let url = table.table_url();
     if url.scheme() != "file" {
@@ -36,7 +36,11 @@ pub(crate) fn local_dir(table: &DeltaTable) -> Option<PathBuf> {
     ]
     .iter()
     .any(|key| configuration.contains_key(*key));
-    if custom_stats || snapshot.schema().fields().count() > 32 {
+    let schema = snapshot.schema();
+    let structs = schema
+        .fields()
+        .any(|f| matches!(f.data_type(), deltalake::kernel::DataType::Struct(_)));
+    if custom_stats || structs || schema.fields().count() > 32 {
         return None;
     }
     url.to_file_path().ok()
@@ -159,8 +163,8 @@ impl Bound {
     }
 }
 
-/// The file's statistics over all its row groups: each top-level column's min, max and null
-/// count (none for the values inside lists, and no min or max for binary columns).
+/// The file's statistics over all its row groups: each column's min, max and null count (none
+/// for the values inside lists, and no min or max for binary columns).
 fn stats(metadata: &ParquetMetaData) -> Stats {
     let mut stats = Stats {
         num_records: metadata.file_metadata().num_rows(),
@@ -201,56 +205,22 @@ fn stats(metadata: &ParquetMetaData) -> Stats {
         if !seen {
             continue;
         }
-        let parts = column.path().parts();
-        insert(
-            &mut stats.null_count,
-            parts,
-            ColumnCountStat::Value(nulls as i64),
-        );
+        // Top-level columns only: `local_dir` leaves tables with struct columns to delta-rs.
+        let [name] = column.path().parts() else {
+            continue;
+        };
+        let stat = ColumnCountStat::Value(i64::try_from(nulls).unwrap_or(i64::MAX));
+        stats.null_count.insert(name.clone(), stat);
         if let Some(lo) = lo {
-            insert_value(&mut stats.min_values, parts, lo.into_json());
+            let lo = ColumnValueStat::Value(lo.into_json());
+            stats.min_values.insert(name.clone(), lo);
         }
         if let Some(hi) = hi {
-            insert_value(&mut stats.max_values, parts, hi.into_json());
+            let hi = ColumnValueStat::Value(hi.into_json());
+            stats.max_values.insert(name.clone(), hi);
         }
     }
     stats
-}
-
-/// Puts a null count at `path` (a struct field's under its struct).
-fn insert(counts: &mut HashMap<String, ColumnCountStat>, path: &[String], count: ColumnCountStat) {
-    match path {
-        [] => {}
-        [leaf] => {
-            counts.insert(leaf.clone(), count);
-        }
-        [head, rest @ ..] => {
-            let child = counts
-                .entry(head.clone())
-                .or_insert_with(|| ColumnCountStat::Column(HashMap::new()));
-            if let ColumnCountStat::Column(children) = child {
-                insert(children, rest, count);
-            }
-        }
-    }
-}
-
-/// Puts a min or max at `path` (a struct field's under its struct).
-fn insert_value(values: &mut HashMap<String, ColumnValueStat>, path: &[String], value: Value) {
-    match path {
-        [] => {}
-        [leaf] => {
-            values.insert(leaf.clone(), ColumnValueStat::Value(value));
-        }
-        [head, rest @ ..] => {
-            let child = values
-                .entry(head.clone())
-                .or_insert_with(|| ColumnValueStat::Column(HashMap::new()));
-            if let ColumnValueStat::Column(children) = child {
-                insert_value(children, rest, value);
-            }
-        }
-    }
 }
 
 #[cfg(test)]
