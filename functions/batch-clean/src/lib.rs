@@ -263,9 +263,11 @@ async fn fetch_and_clean(
     type Cleaned = Vec<(usize, Option<Input>, BatchReport)>;
     // A few objects wait for a free thread, no more: reading is faster than cleaning, and a
     // reader running ahead would hold every object of the batch in memory at once, each in a
-    // buffer of its own rather than one an object already cleaned left behind.
+    // buffer of its own rather than one an object already cleaned left behind. Enough wait that
+    // a thread done with one finds the next at once: the reads in flight only move on while
+    // the reader is not waiting for room.
     let (send, receive) = tokio::sync::mpsc::channel::<(usize, ObjectRef, Option<Fetched>)>(
-        shared::parallel::cores(),
+        objects::FETCH_CONCURRENCY,
     );
     let receive = Arc::new(Mutex::new(receive));
     let workers: Vec<tokio::task::JoinHandle<Cleaned>> = (0..shared::parallel::cores())

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use twox_hash::XxHash64;
 
 /// Objects fetched concurrently per invocation.
-const FETCH_CONCURRENCY: usize = 8;
+pub(crate) const FETCH_CONCURRENCY: usize = 8;
 
 /// A raw object named by an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
