@@ -253,8 +253,8 @@ pub async fn clean_objects(
 
 /// Reads and cleans the objects into lake inputs, in the objects' order. Parsing (and, for
 /// local objects, their content digest) is the bulk of the work and each object is
-/// independent, so one blocking thread per core cleans objects as they are read, while the
-/// next ones are still being read.
+/// independent, so one thread per core cleans objects as they are read, while the next ones
+/// are still being read.
 async fn fetch_and_clean(
     objects: &[ObjectRef],
     raw: &RawStores,
@@ -270,10 +270,17 @@ async fn fetch_and_clean(
         objects::FETCH_CONCURRENCY,
     );
     let receive = Arc::new(Mutex::new(receive));
-    let workers: Vec<tokio::task::JoinHandle<Cleaned>> = (0..shared::parallel::cores())
+    // Threads of their own, started for the batch rather than taken from the runtime's blocking
+    // pool: glibc gives each thread an arena of its own and hands an ended thread's arena, with
+    // whatever was freed into it, to the next thread started. The batch's columns are freed into
+    // the cleaning threads' arenas, so the next batch's cleaning threads find that memory
+    // mapped already; a pool thread that cleans one batch may read files or encode the next,
+    // leaving the freed columns to sit in its arena while the cleaning faults in fresh pages.
+    let workers = (0..shared::parallel::cores())
         .map(|_| {
             let receive = Arc::clone(&receive);
-            tokio::task::spawn_blocking(move || {
+            let (done, result) = tokio::sync::oneshot::channel::<Cleaned>();
+            let worker = move || {
                 let mut cleaned = Vec::new();
                 loop {
                     let next = receive
@@ -282,14 +289,21 @@ async fn fetch_and_clean(
                         .blocking_recv();
                     // Every object was handed out (or reading one failed).
                     let Some((index, object, fetched)) = next else {
-                        return cleaned;
+                        break;
                     };
                     let (input, report) = clean_fetched(&object, fetched, md5_ids);
                     cleaned.push((index, input, report));
                 }
-            })
+                // The receiver is only gone if the invocation itself was dropped.
+                let _ = done.send(cleaned);
+            };
+            std::thread::Builder::new()
+                .name("batch-clean".into())
+                .spawn(worker)
+                .map(|_| result)
         })
-        .collect();
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| BatchCleanError::Interrupted(format!("starting a cleaning thread: {e}")))?;
     let mut fetched = raw.fetch_each(objects).enumerate();
     let mut failed = None;
     while let Some((index, item)) = fetched.next().await {
@@ -310,10 +324,10 @@ async fn fetch_and_clean(
     drop(send);
     let mut cleaned: Cleaned = Vec::with_capacity(objects.len());
     for worker in workers {
-        // The runtime is shutting down (or cleaning hit a bug): nothing was committed.
-        let run = worker
-            .await
-            .map_err(|e| BatchCleanError::Interrupted(e.to_string()))?;
+        // Cleaning hit a bug and the thread stopped: nothing was committed.
+        let run = worker.await.map_err(|_| {
+            BatchCleanError::Interrupted("a cleaning thread stopped before it finished".into())
+        })?;
         cleaned.extend(run);
     }
     if let Some(e) = failed {
