@@ -8,9 +8,9 @@
 //! file (the same per-column min, max and null count, in the same JSON).
 
 use deltalake::arrow::array::RecordBatch;
-use deltalake::kernel::Add;
+use deltalake::kernel::{Add, DataType, PrimitiveType};
 use deltalake::parquet::arrow::ArrowWriter;
-use deltalake::parquet::basic::{LogicalType, TimeUnit, Type as PhysicalType};
+use deltalake::parquet::basic::{LogicalType, TimeUnit};
 use deltalake::parquet::file::metadata::ParquetMetaData;
 use deltalake::parquet::file::properties::WriterProperties;
 use deltalake::parquet::file::statistics::Statistics;
@@ -21,8 +21,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// The directory of `table` when its data files can be written here: a table on the local file
-/// system with no struct columns, whose configuration leaves the statistics columns at Delta's
-/// default (the first 32 columns, which is every column of this lake's tables).
+/// system of the column types this lake writes (integers, text, UTC timestamps, lists), whose
+/// configuration leaves the statistics columns at Delta's default (the first 32 columns, which
+/// is every column of this lake's tables). Any other table is written by delta-rs.
 pub(crate) fn local_dir(table: &DeltaTable) -> Option<PathBuf> {
     let url = table.table_url();
     if url.scheme() != "file" {
@@ -37,10 +38,15 @@ pub(crate) fn local_dir(table: &DeltaTable) -> Option<PathBuf> {
     .iter()
     .any(|key| configuration.contains_key(*key));
     let schema = snapshot.schema();
-    let structs = schema
-        .fields()
-        .any(|f| matches!(f.data_type(), deltalake::kernel::DataType::Struct(_)));
-    if custom_stats || structs || schema.fields().count() > 32 {
+    let lake_types = schema.fields().all(|f| {
+        matches!(
+            f.data_type(),
+            DataType::Primitive(
+                PrimitiveType::Long | PrimitiveType::String | PrimitiveType::Timestamp
+            ) | DataType::Array(_)
+        )
+    });
+    if custom_stats || !lake_types || schema.fields().count() > 32 {
         return None;
     }
     url.to_file_path().ok()
@@ -94,43 +100,28 @@ pub(crate) fn write(
 /// A value of a column chunk's statistics, ordered as the column's values are.
 #[derive(Debug, Clone, PartialEq, PartialOrd)]
 enum Bound {
-    Boolean(bool),
-    Int32(i32),
     Int64(i64),
-    Float32(f32),
-    Float64(f64),
     /// Microseconds since the epoch, UTC.
     TimestampMicros(i64),
     String(String),
 }
 
 impl Bound {
-    /// The min (`min`) or max of `stats`, for the types this lake writes; `None` for others.
+    /// The min (`min`) or max of `stats`, for the types [`local_dir`] lets through (a list's
+    /// values have none).
     fn of(stats: &Statistics, logical: Option<&LogicalType>, min: bool) -> Option<Bound> {
         fn pick<T: Copy>(min: bool, lo: Option<&T>, hi: Option<&T>) -> Option<T> {
             if min { lo } else { hi }.copied()
         }
         Some(match (stats, logical) {
-            (Statistics::Boolean(s), _) => Bound::Boolean(pick(min, s.min_opt(), s.max_opt())?),
-            // Dates and decimals: not in this lake's tables.
-            (Statistics::Int32(_), Some(LogicalType::Date | LogicalType::Decimal(_))) => {
-                return None
+            (Statistics::Int64(s), Some(LogicalType::Timestamp(t)))
+                if t.is_adjusted_to_u_t_c && t.unit == TimeUnit::MICROS =>
+            {
+                Bound::TimestampMicros(pick(min, s.min_opt(), s.max_opt())?)
             }
-            (Statistics::Int32(s), _) => Bound::Int32(pick(min, s.min_opt(), s.max_opt())?),
-            (Statistics::Int64(s), Some(LogicalType::Timestamp(t))) if t.is_adjusted_to_u_t_c => {
-                let v = pick(min, s.min_opt(), s.max_opt())?;
-                Bound::TimestampMicros(match t.unit {
-                    TimeUnit::MILLIS => v.checked_mul(1000)?,
-                    TimeUnit::MICROS => v,
-                    TimeUnit::NANOS => v.div_euclid(1000),
-                })
+            (Statistics::Int64(s), None | Some(LogicalType::Integer(_))) => {
+                Bound::Int64(pick(min, s.min_opt(), s.max_opt())?)
             }
-            (Statistics::Int64(_), Some(LogicalType::Timestamp(_) | LogicalType::Decimal(_))) => {
-                return None
-            }
-            (Statistics::Int64(s), _) => Bound::Int64(pick(min, s.min_opt(), s.max_opt())?),
-            (Statistics::Float(s), _) => Bound::Float32(pick(min, s.min_opt(), s.max_opt())?),
-            (Statistics::Double(s), _) => Bound::Float64(pick(min, s.min_opt(), s.max_opt())?),
             (Statistics::ByteArray(s), Some(LogicalType::String)) => {
                 let bytes = if min {
                     s.min_bytes_opt()
@@ -146,11 +137,7 @@ impl Bound {
     /// As Delta's statistics JSON writes it: timestamps to the millisecond, in UTC.
     fn into_json(self) -> Value {
         match self {
-            Bound::Boolean(v) => Value::from(v),
-            Bound::Int32(v) => Value::from(v),
             Bound::Int64(v) => Value::from(v),
-            Bound::Float32(v) => Value::from(v),
-            Bound::Float64(v) => Value::from(v),
             Bound::TimestampMicros(v) => match chrono::DateTime::from_timestamp_micros(v) {
                 Some(t) if t.timestamp_subsec_nanos() == 0 => {
                     Value::from(t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
@@ -164,7 +151,7 @@ impl Bound {
 }
 
 /// The file's statistics over all its row groups: each column's min, max and null count (none
-/// for the values inside lists, and no min or max for binary columns).
+/// for the values inside lists).
 fn stats(metadata: &ParquetMetaData) -> Stats {
     let mut stats = Stats {
         num_records: metadata.file_metadata().num_rows(),
@@ -172,9 +159,7 @@ fn stats(metadata: &ParquetMetaData) -> Stats {
     };
     let schema = metadata.file_metadata().schema_descr();
     for (index, column) in schema.columns().iter().enumerate() {
-        let binary = column.physical_type() == PhysicalType::BYTE_ARRAY
-            && column.logical_type_ref() != Some(&LogicalType::String);
-        if column.max_rep_level() > 0 || binary {
+        if column.max_rep_level() > 0 {
             continue;
         }
         let logical = column.logical_type_ref();
