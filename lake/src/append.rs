@@ -220,6 +220,9 @@ struct Built {
     rows: usize,
     duplicates: usize,
     properties: WriterProperties,
+    /// No other commit of the append runs beside this one, so its files may be written on the
+    /// calling thread.
+    alone: bool,
 }
 
 /// What a commit writes: the items not committed yet and the `txn` actions recording them.
@@ -381,6 +384,7 @@ impl Lake {
                         rows: unique.len(),
                         duplicates,
                         properties: writer_properties(table, sources_repeat),
+                        alone: tables == 1,
                     })
                 })
                 .await;
@@ -415,6 +419,7 @@ impl Lake {
                         rows: rows.len(),
                         duplicates: 0,
                         properties: writer_properties(LakeTable::Quarantine, false),
+                        alone: true,
                     })
                 })
                 .await
@@ -466,6 +471,7 @@ impl Lake {
                 rows: rows_written,
                 duplicates,
                 properties,
+                alone,
             } = build(&pending)?;
             let duplicates_skipped = duplicates + repeated;
             tracing::debug!(
@@ -474,7 +480,7 @@ impl Lake {
                 files = files.len(),
                 "planned and built; writing"
             );
-            match write_and_commit(&delta, &properties, files, txns.clone()).await {
+            match write_and_commit(&delta, &properties, files, alone, txns.clone()).await {
                 Ok(state) => {
                     let version = state.version();
                     // The state after the commit, which delta-rs read as part of it, and the
@@ -550,45 +556,49 @@ async fn write_and_commit(
     table: &DeltaTable,
     properties: &WriterProperties,
     files: Vec<Vec<RecordBatch>>,
+    alone: bool,
     txns: Vec<Transaction>,
 ) -> Result<DeltaTableState, DeltaTableError> {
-    // Each file on a thread of its own from the blocking pool, which starts it at once: spawned
-    // as tasks, the first worker to wake takes every file into its own queue and the others
-    // start only once another worker steals them, which left a core idle for most of the write.
-    let local = crate::datafile::local_dir(table);
-    let runtime = tokio::runtime::Handle::current();
-    let mut writes = Vec::with_capacity(files.len());
-    for batches in files {
-        let properties = properties.clone();
-        writes.push(match &local {
-            Some(dir) => {
-                let dir = dir.clone();
-                tokio::task::spawn_blocking(move || {
-                    crate::datafile::write(&dir, &batches, properties).map(|add| vec![add])
-                })
-            }
-            None => {
+    let adds: Vec<Action> = match crate::datafile::local_dir(table) {
+        // The calling thread writes a file itself and starts a thread for each other one. Run
+        // on the blocking pool instead, a file's thread often waited for the core the caller
+        // had just left (the scheduler queues a woken thread where its waker ran) while the
+        // other core idled, and a commit's files were written one after another.
+        Some(dir) if alone => write_local(&dir, &files, properties)?,
+        // Beside the append's other commits: off the calling thread, which builds their files.
+        Some(dir) => {
+            let properties = properties.clone();
+            tokio::task::spawn_blocking(move || write_local(&dir, &files, &properties))
+                .await
+                .map_err(|e| DeltaTableError::Generic(format!("writing a data file: {e}")))??
+        }
+        None => {
+            let runtime = tokio::runtime::Handle::current();
+            let mut writes = Vec::with_capacity(files.len());
+            for batches in files {
                 let mut writer =
-                    RecordBatchWriter::for_table(table)?.with_writer_properties(properties);
+                    RecordBatchWriter::for_table(table)?.with_writer_properties(properties.clone());
                 let runtime = runtime.clone();
-                tokio::task::spawn_blocking(move || {
+                // Each file on a thread of the blocking pool, so the files are encoded at once.
+                writes.push(tokio::task::spawn_blocking(move || {
                     runtime.block_on(async move {
                         for batch in batches {
                             writer.write(batch).await?;
                         }
                         writer.flush().await
                     })
-                })
+                }));
             }
-        });
-    }
-    let mut adds: Vec<Action> = Vec::new();
-    for write in writes {
-        let written = write
-            .await
-            .map_err(|e| DeltaTableError::Generic(format!("writing a data file: {e}")))??;
-        adds.extend(written.into_iter().map(Action::Add));
-    }
+            let mut adds = Vec::new();
+            for write in writes {
+                let written = write
+                    .await
+                    .map_err(|e| DeltaTableError::Generic(format!("writing a data file: {e}")))??;
+                adds.extend(written.into_iter().map(Action::Add));
+            }
+            adds
+        }
+    };
     tracing::debug!(files = adds.len(), "data files written; committing");
     let operation = DeltaOperation::Write {
         mode: SaveMode::Append,
@@ -601,6 +611,24 @@ async fn write_and_commit(
         .build(Some(table.snapshot()?), table.log_store(), operation)
         .await?;
     Ok(finalized.snapshot)
+}
+
+/// Writes each file's batches into the local table directory `dir`, all files at once: one on
+/// the calling thread, each other one on a thread of its own.
+fn write_local(
+    dir: &std::path::Path,
+    files: &[Vec<RecordBatch>],
+    properties: &WriterProperties,
+) -> Result<Vec<Action>, DeltaTableError> {
+    shared::parallel::map_chunks(files, files.len(), |part| {
+        part.iter()
+            .map(|batches| crate::datafile::write(dir, batches, properties.clone()))
+            .collect::<Vec<_>>()
+    })
+    .into_iter()
+    .flatten()
+    .map(|add| add.map(Action::Add))
+    .collect()
 }
 
 /// Properties of this project's commits: no expired-log cleanup after the commit. delta-rs'
