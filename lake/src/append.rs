@@ -32,6 +32,7 @@ use deltalake::parquet::basic::Compression;
 use deltalake::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use deltalake::parquet::schema::types::ColumnPath;
 use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::table::config::TablePropertiesExt;
 use deltalake::table::state::DeltaTableState;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableError};
@@ -481,12 +482,13 @@ impl Lake {
                 "planned and built; writing"
             );
             match write_and_commit(&delta, &properties, files, alone, txns.clone()).await {
-                Ok(state) => {
-                    let version = state.version();
-                    // The state after the commit, which delta-rs read as part of it, and the
-                    // `txn`s it added, so the next append to this table reads no commit it
-                    // made itself.
-                    delta.state = Some(state);
+                Ok((version, state)) => {
+                    // The state after the commit when delta-rs computed it, or else the one
+                    // before it, which the next load brings up to date; and the `txn`s the
+                    // commit added, so the next append to this table reads none of them again.
+                    if let Some(state) = state {
+                        delta.state = Some(state);
+                    }
                     self.remember(name, delta);
                     self.remember_own_txns(name, version, txns);
                     tracing::info!(
@@ -550,15 +552,16 @@ impl AppendError {
 
 /// Writes each file's batches as a Parquet file, all files at once (Parquet encoding and
 /// compression are most of a commit's time), commits them with the given `txn` actions, and
-/// returns the table's state after the commit. A local table's files are written straight into
-/// its directory ([`crate::datafile`]); any other table's through delta-rs' writer.
+/// returns the version committed, with the table's state at it when the commit computed that
+/// (to write a checkpoint). A local table's files are written straight into its directory
+/// ([`crate::datafile`]); any other table's through delta-rs' writer.
 async fn write_and_commit(
     table: &DeltaTable,
     properties: &WriterProperties,
     files: Vec<Vec<RecordBatch>>,
     alone: bool,
     txns: Vec<Transaction>,
-) -> Result<DeltaTableState, DeltaTableError> {
+) -> Result<(u64, Option<DeltaTableState>), DeltaTableError> {
     let adds: Vec<Action> = match crate::datafile::local_dir(table) {
         // The calling thread writes a file itself and starts a thread for each other one. Run
         // on the blocking pool instead, a file's thread often waited for the core the caller
@@ -606,11 +609,24 @@ async fn write_and_commit(
         predicate: None,
     };
     let properties = without_log_cleanup().with_application_transactions(txns);
-    let finalized = CommitBuilder::from(properties)
+    let snapshot = table.snapshot()?;
+    let committed = CommitBuilder::from(properties)
         .with_actions(adds)
-        .build(Some(table.snapshot()?), table.log_store(), operation)
+        .build(Some(snapshot), table.log_store(), operation)
+        .into_prepared_commit_future()
+        .await?
         .await?;
-    Ok(finalized.snapshot)
+    // What delta-rs runs after a commit rebuilds the table's state at the new version from the
+    // list of all its files, a cost that grows with the table, to create a checkpoint every
+    // `checkpointInterval` commits. Only a commit due a checkpoint runs it; after any other,
+    // the next load reads the commit as it reads other writers' (which a stream's next batch
+    // does while it cleans).
+    let interval = snapshot.table_config().checkpoint_interval().get();
+    if (committed.version + 1).is_multiple_of(interval) {
+        let finalized = committed.await?;
+        return Ok((finalized.version(), Some(finalized.snapshot)));
+    }
+    Ok((committed.version, None))
 }
 
 /// Writes each file's batches into the local table directory `dir`, all files at once: one on

@@ -24,6 +24,48 @@ fn pin_input(n: i64) -> Input {
     }
 }
 
+/// Appends do not rebuild the table's state after each commit, but the commit that Delta's
+/// default `checkpointInterval` of 100 makes due still writes its checkpoint, and every row is
+/// there once.
+#[tokio::test]
+async fn the_hundredth_version_appended_writes_a_checkpoint() {
+    let env = TempLake::new();
+    // Version 0 creates the table; appends 1 to 99 follow, one handle for them all.
+    for n in 1..=99 {
+        env.lake.append(&[pin_input(n)]).await.unwrap();
+    }
+    let log = env.dir.path().join("lake/pin/_delta_log");
+    assert!(log.join(format!("{:020}.checkpoint.parquet", 99)).exists());
+    let last: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(log.join("_last_checkpoint")).unwrap()).unwrap();
+    assert_eq!(last["version"], 99);
+    // Only that one: version 98 was not due.
+    let checkpoints = std::fs::read_dir(&log)
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            name.to_string_lossy().ends_with(".checkpoint.parquet")
+        })
+        .count();
+    assert_eq!(checkpoints, 1);
+
+    // Another handle opens the table from the checkpoint, with every row once.
+    let reopened = lake::Lake::open(env.root().to_str().unwrap()).unwrap();
+    assert_eq!(reopened.load("pin").await.unwrap().version(), Some(99));
+    assert_eq!(
+        test_support::sorted_inds(&reopened, "pin").await,
+        (1..=99).collect::<Vec<i64>>()
+    );
+    // The appending handle, which kept its state from before its last commits, goes on.
+    let again = env
+        .lake
+        .append(&[pin_input(100), pin_input(99)])
+        .await
+        .unwrap();
+    assert_eq!((again.rows_written(), again.already_committed()), (1, 1));
+    assert_eq!(env.lake.load("pin").await.unwrap().version(), Some(100));
+}
+
 #[tokio::test]
 async fn fifty_single_row_commits_compact_and_open_from_the_checkpoint() {
     let env = TempLake::new();
