@@ -66,6 +66,30 @@ async fn the_hundredth_version_appended_writes_a_checkpoint() {
     assert_eq!(env.lake.load("pin").await.unwrap().version(), Some(100));
 }
 
+/// A checkpoint that cannot be written does not fail the commit it follows: the rows are in the
+/// table, and the append says so.
+#[tokio::test]
+async fn a_checkpoint_that_cannot_be_written_leaves_its_commit_reported_as_committed() {
+    let env = TempLake::new();
+    for n in 1..=98 {
+        env.lake.append(&[pin_input(n)]).await.unwrap();
+    }
+    // A directory where the checkpoint of version 99 would go.
+    let log = env.dir.path().join("lake/pin/_delta_log");
+    let blocked = log.join(format!("{:020}.checkpoint.parquet", 99));
+    std::fs::create_dir_all(blocked.join("in-the-way")).unwrap();
+
+    let report = env.lake.append(&[pin_input(99)]).await.unwrap();
+    assert_eq!(report.tables[&LakeTable::Pin].version, Some(99));
+    assert_eq!((report.rows_written(), report.already_committed()), (1, 0));
+    assert!(!log.join("_last_checkpoint").exists());
+    let reopened = lake::Lake::open(env.root().to_str().unwrap()).unwrap();
+    assert_eq!(
+        test_support::sorted_inds(&reopened, "pin").await,
+        (1..=99).collect::<Vec<i64>>()
+    );
+}
+
 #[tokio::test]
 async fn fifty_single_row_commits_compact_and_open_from_the_checkpoint() {
     let env = TempLake::new();
