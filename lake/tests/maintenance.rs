@@ -24,17 +24,24 @@ fn pin_input(n: i64) -> Input {
     }
 }
 
+/// A lake whose pin table holds versions 1 to `commits` of one pin each (appended through one
+/// handle), and the table's `_delta_log` directory.
+async fn single_pin_commits(commits: i64) -> (TempLake, std::path::PathBuf) {
+    let env = TempLake::new();
+    for n in 1..=commits {
+        env.lake.append(&[pin_input(n)]).await.unwrap();
+    }
+    let log = env.dir.path().join("lake/pin/_delta_log");
+    (env, log)
+}
+
 /// Appends do not rebuild the table's state after each commit, but the commit that Delta's
 /// default `checkpointInterval` of 100 makes due still writes its checkpoint, and every row is
 /// there once.
 #[tokio::test]
 async fn the_hundredth_version_appended_writes_a_checkpoint() {
-    let env = TempLake::new();
     // Version 0 creates the table; appends 1 to 99 follow, one handle for them all.
-    for n in 1..=99 {
-        env.lake.append(&[pin_input(n)]).await.unwrap();
-    }
-    let log = env.dir.path().join("lake/pin/_delta_log");
+    let (env, log) = single_pin_commits(99).await;
     assert!(log.join(format!("{:020}.checkpoint.parquet", 99)).exists());
     let last: serde_json::Value =
         serde_json::from_slice(&std::fs::read(log.join("_last_checkpoint")).unwrap()).unwrap();
@@ -70,12 +77,8 @@ async fn the_hundredth_version_appended_writes_a_checkpoint() {
 /// table, and the append says so.
 #[tokio::test]
 async fn a_checkpoint_that_cannot_be_written_leaves_its_commit_reported_as_committed() {
-    let env = TempLake::new();
-    for n in 1..=98 {
-        env.lake.append(&[pin_input(n)]).await.unwrap();
-    }
+    let (env, log) = single_pin_commits(98).await;
     // A directory where the checkpoint of version 99 would go.
-    let log = env.dir.path().join("lake/pin/_delta_log");
     let blocked = log.join(format!("{:020}.checkpoint.parquet", 99));
     std::fs::create_dir_all(blocked.join("in-the-way")).unwrap();
 
