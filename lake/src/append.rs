@@ -194,11 +194,17 @@ struct Share<'a, T> {
     earlier: Option<&'a str>,
     bookkeeping: Bookkeeping,
     items: Vec<(Position, T)>,
+    /// For [`Bookkeeping::Offsets`]: every offset the input holds, whichever table its item
+    /// goes to. A table committing the input records all of them, so the records that went to
+    /// another table (a quarantined one among a partition's rows) leave no gap in its ranges.
+    covered: Option<&'a OffsetRanges>,
 }
 
 /// Each input's items for one table (those `items` picks), as shares; inputs with none left out.
+/// `covered` holds, per input, the offsets it covers (for inputs kept as offset sets).
 fn shares<'a, T>(
     inputs: &'a [Input],
+    covered: &'a [Option<OffsetRanges>],
     items: impl Fn(usize, &'a Input) -> Vec<(Position, T)>,
 ) -> Vec<Share<'a, T>> {
     inputs
@@ -209,9 +215,47 @@ fn shares<'a, T>(
             earlier: input.earlier_app_id.as_deref(),
             bookkeeping: input.bookkeeping,
             items: items(i, input),
+            covered: covered.get(i).and_then(Option::as_ref),
         })
         .filter(|s| !s.items.is_empty())
         .collect()
+}
+
+/// Every offset an input kept as an offset set holds, in any of its tables (`None` for inputs
+/// kept by watermark). Exact for any table: the items at an offset are the same record each
+/// time it is delivered, so they always go to the same table, and a table that records an
+/// offset its items do not use records only that there is nothing there for it.
+fn covered_offsets(input: &Input, built: &[CleanColumns]) -> Option<OffsetRanges> {
+    if input.bookkeeping != Bookkeeping::Offsets {
+        return None;
+    }
+    let mut offsets: Vec<i64> = input
+        .columns
+        .iter()
+        .chain(built)
+        .flat_map(|c| c.positions().iter())
+        .chain(input.rows.iter().map(|r| &r.position))
+        .chain(input.quarantine.iter().map(|(p, _)| p))
+        .map(|p| p.to_i64().unwrap_or(i64::MAX))
+        .collect();
+    offsets.sort_unstable();
+    offsets.dedup();
+    let mut ranges = OffsetRanges::default();
+    let mut run: Option<(i64, i64)> = None;
+    for offset in offsets {
+        run = match run {
+            Some((lo, hi)) if hi.checked_add(1) == Some(offset) => Some((lo, offset)),
+            Some((lo, hi)) => {
+                ranges.insert_range(lo, hi);
+                Some((offset, offset))
+            }
+            None => Some((offset, offset)),
+        };
+    }
+    if let Some((lo, hi)) = run {
+        ranges.insert_range(lo, hi);
+    }
+    Some(ranges)
 }
 
 /// A commit's data files, built: each file's record batches, the rows they hold, the
@@ -298,10 +342,16 @@ fn plan<'a, T: Copy>(
                         out.pending.push(item);
                     }
                 }
-                // `seen` holds exactly the positions taken into this commit.
+                // `seen` holds exactly the positions taken into this commit; the commit also
+                // records the offsets of the same inputs that other tables hold.
                 if !seen.is_empty() {
                     for p in &seen {
                         ranges.insert(p.to_i64().unwrap_or(i64::MAX));
+                    }
+                    for covered in group.iter().filter_map(|s| s.covered) {
+                        for (lo, hi) in covered.ranges() {
+                            ranges.insert_range(*lo, *hi);
+                        }
                     }
                     out.txns.extend(ranges.to_transactions(app_id, now_ms));
                 }
@@ -348,11 +398,16 @@ impl Lake {
             .map_err(|(table, source)| {
                 AppendError::new(&AppendReport::default(), table, arrow_error(table, source))
             })?;
+        let covered: Vec<Option<OffsetRanges>> = inputs
+            .iter()
+            .zip(&built)
+            .map(|(input, built)| covered_offsets(input, built))
+            .collect();
         let data: Vec<(LakeTable, Vec<Share<'_, RowRef<'_>>>)> =
             [LakeTable::Pin, LakeTable::Geo, LakeTable::User]
                 .into_iter()
                 .map(|table| {
-                    let shares = shares(inputs, |i, input| {
+                    let shares = shares(inputs, &covered, |i, input| {
                         input
                             .columns
                             .iter()
@@ -407,7 +462,7 @@ impl Lake {
         if let Some((table, source)) = failed {
             return Err(AppendError::new(&report, table, source));
         }
-        let shares = shares(inputs, |_, input| {
+        let shares = shares(inputs, &covered, |_, input| {
             input.quarantine.iter().map(|(p, q)| (*p, q)).collect()
         });
         if !shares.is_empty() {
@@ -924,6 +979,7 @@ mod tests {
                 .iter()
                 .map(|(p, item)| (Position::from_int(*p), *item))
                 .collect(),
+            covered: None,
         }
     }
 

@@ -241,3 +241,85 @@ async fn whole_row_duplicates_spread_over_a_large_input_are_written_once() {
         .collect();
     assert_eq!(kept, first);
 }
+
+/// A topic-partition's records at `offsets`: a pin per offset, but those at `bad`, which are
+/// quarantined, as a cleaner hands a Kafka batch over.
+fn partition_input(offsets: std::ops::Range<i64>, bad: &[i64]) -> Input {
+    let mut input = Input {
+        app_id: "msk:0a5e6ec37a2f.pin+0".into(),
+        bookkeeping: lake::Bookkeeping::Offsets,
+        ..Input::default()
+    };
+    for offset in offsets {
+        let position = lake::Position::from_int(offset);
+        let source = format!("kafka:0a5e6ec37a2f.pin+0+{offset}");
+        if bad.contains(&offset) {
+            input.quarantine.push((
+                position,
+                lake::QuarantineRow {
+                    source,
+                    record_type: Some(RecordType::Pin),
+                    raw: "not json".into(),
+                    error: "not JSON".into(),
+                    quarantined_at: chrono::Utc::now(),
+                },
+            ));
+        } else {
+            let line = format!("{{\"index\": {offset}, \"category\": \"travel\"}}");
+            input.rows.push(LakeRow {
+                position,
+                source: source.into(),
+                row: shared::clean_record(RecordType::Pin, line.as_bytes())
+                    .unwrap()
+                    .row,
+            });
+        }
+    }
+    input
+}
+
+#[tokio::test]
+async fn a_partition_with_quarantined_records_keeps_one_offset_range_per_table() {
+    let lake = TempLake::new();
+    // Two consecutive batches of one partition, with bad records inside each, then a
+    // redelivery of an overlapping window: each table keeps the partition as one range.
+    lake.lake
+        .append(&[partition_input(0..10, &[3, 7])])
+        .await
+        .unwrap();
+    lake.lake
+        .append(&[partition_input(10..20, &[12])])
+        .await
+        .unwrap();
+    let again = lake
+        .lake
+        .append(&[partition_input(5..15, &[7, 12])])
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            again.rows_written(),
+            again.quarantined(),
+            again.already_committed()
+        ),
+        (0, 0, 10)
+    );
+    for table in ["pin", "quarantine"] {
+        let delta = lake.lake.load(table).await.unwrap();
+        let committed = lake::committed::committed_transactions(&delta)
+            .await
+            .unwrap();
+        let ranges =
+            lake::offsets::OffsetRanges::from_transactions("msk:0a5e6ec37a2f.pin+0", |id| {
+                committed.version(id)
+            });
+        assert_eq!(ranges.ranges(), &[(0, 19)], "{table}");
+        assert_eq!(
+            committed.len(),
+            3,
+            "{table}: one range is three txn entries"
+        );
+    }
+    assert_eq!(lake.lake.count_rows("pin").await.unwrap(), 17);
+    assert_eq!(lake.lake.count_rows("quarantine").await.unwrap(), 3);
+}
