@@ -1,4 +1,5 @@
-//! stream-clean: Kinesis batches into the Delta lake (SPEC §5–§7, stream path).
+//! stream-clean: Kinesis batches (here) and Kafka batches ([`kafka`]) into the Delta lake
+//! (SPEC §4–§7, stream path).
 //!
 //! Each record's data is the JSON text of a raw record (a client that base64-encoded the JSON
 //! itself is tolerated). The record type comes from the stream name in the event source ARN
@@ -11,6 +12,8 @@
 //! not land.
 
 #![warn(missing_docs)]
+
+pub mod kafka;
 
 use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_lambda_events::event::streams::KinesisEventResponse;
@@ -119,6 +122,47 @@ pub async fn handle(event: &KinesisEvent, deps: &StreamCleanDeps) -> StreamOutco
         "stream batch cleaned"
     );
     StreamOutcome { response, report }
+}
+
+/// Why an event was not cleaned.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamEventError {
+    /// The payload is neither a Kinesis nor a Kafka event.
+    #[error("the event is not a Kinesis or Kafka event ({0}): stream-clean takes the batches of a Kinesis, Amazon MSK or self-managed Kafka event source mapping")]
+    NotAnEvent(String),
+    /// A Kafka batch could not be written; Lambda retries it.
+    #[error(transparent)]
+    Kafka(#[from] kafka::KafkaCleanError),
+}
+
+/// Cleans whichever batch an event source mapping delivered — Kinesis, or Kafka from MSK
+/// (`aws:kafka`) or a self-managed cluster (`SelfManagedKafka`) — and returns the response
+/// Lambda expects for it, as JSON, with what the invocation did. A Kinesis lake failure is
+/// answered with item failures; a Kafka one as `mode` says.
+pub async fn handle_any(
+    event: serde_json::Value,
+    deps: &StreamCleanDeps,
+    mode: kafka::FailureMode,
+) -> Result<(serde_json::Value, StreamReport), StreamEventError> {
+    let source = event.get("eventSource").and_then(serde_json::Value::as_str);
+    let not_an_event = |e: serde_json::Error| StreamEventError::NotAnEvent(e.to_string());
+    if matches!(source, Some("aws:kafka" | "SelfManagedKafka")) {
+        let event: aws_lambda_events::event::kafka::KafkaEvent =
+            serde_json::from_value(event).map_err(not_an_event)?;
+        let outcome = kafka::handle(&event, deps, mode).await?;
+        let response = serde_json::to_value(&outcome.response).map_err(not_an_event)?;
+        return Ok((response, outcome.report));
+    }
+    if event.get("Records").is_none() {
+        return Err(StreamEventError::NotAnEvent(
+            "it has neither `Records` nor an `eventSource` of aws:kafka or SelfManagedKafka"
+                .to_string(),
+        ));
+    }
+    let event: KinesisEvent = serde_json::from_value(event).map_err(not_an_event)?;
+    let outcome = handle(&event, deps).await;
+    let response = serde_json::to_value(&outcome.response).map_err(not_an_event)?;
+    Ok((response, outcome.report))
 }
 
 /// Cleans a batch's records into one lake input per shard (stream, shard id), and records

@@ -1,28 +1,38 @@
-//! Lambda entry point for stream-clean: opens the lake once, then cleans each Kinesis batch
-//! with [`stream_clean::handle`], answering with partial-batch failures.
+//! Lambda entry point for stream-clean: opens the lake once, then cleans each batch its event
+//! source mappings deliver — Kinesis ([`stream_clean::handle`], answering partial-batch
+//! failures) or Kafka from Amazon MSK or a self-managed cluster ([`stream_clean::kafka::handle`]).
 //!
-//! Configuration (environment): `LAKE_URI` (required), e.g. `s3://my-lake-bucket/lake`.
-//! The event source mapping must enable `ReportBatchItemFailures`.
+//! Configuration (environment):
+//! - `LAKE_URI` (required), e.g. `s3://my-lake-bucket/lake`;
+//! - `KAFKA_REPORT_BATCH_ITEM_FAILURES`: `true` only where the Kafka event source mappings run
+//!   in provisioned mode with `ReportBatchItemFailures`; otherwise (the default) a failed lake
+//!   write fails the invocation so Lambda retries the batch.
+//!
+//! The Kinesis event source mapping must enable `ReportBatchItemFailures`.
 
-use aws_lambda_events::event::kinesis::KinesisEvent;
-use aws_lambda_events::event::streams::KinesisEventResponse;
 use lake::Lake;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use stream_clean::{handle, StreamCleanDeps};
+use stream_clean::kafka::FailureMode;
+use stream_clean::{handle_any, StreamCleanDeps};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_support::runtime::tune_allocator();
     lambda_support::runtime::init_json_logs();
+    let mode = FailureMode::from_setting(
+        std::env::var("KAFKA_REPORT_BATCH_ITEM_FAILURES")
+            .ok()
+            .as_deref(),
+    )?;
     let deps = StreamCleanDeps {
         lake: Lake::open(&lambda_support::runtime::lake_uri()?)?,
     };
     let deps = &deps;
     run(service_fn(
-        move |event: LambdaEvent<KinesisEvent>| async move {
-            let outcome = handle(&event.payload, deps).await;
-            lambda_support::metrics::emit("stream-clean", &outcome.report.metrics());
-            Ok::<KinesisEventResponse, Error>(outcome.response)
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            let (response, report) = handle_any(event.payload, deps, mode).await?;
+            lambda_support::metrics::emit("stream-clean", &report.metrics());
+            Ok::<serde_json::Value, Error>(response)
         },
     ))
     .await
