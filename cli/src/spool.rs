@@ -446,6 +446,7 @@ impl Landing for Spool {
             .map_err(|e| LandingError::refused("the local spool", e))?;
         Ok(Landed {
             location: format!("spool:{topic}"),
+            offsets: Vec::new(),
         })
     }
 }

@@ -217,6 +217,7 @@ impl Landing for FirehoseLanding {
         }
         Ok(Landed {
             location: format!("firehose:{stream}"),
+            offsets: Vec::new(),
         })
     }
 }

@@ -1,6 +1,6 @@
 //! The raw landing of the batch route: where accepted records go before the `200`.
 //!
-//! One interface, [`Landing`], with three implementations:
+//! One interface, [`Landing`], with four implementations:
 //! - [`crate::firehose::FirehoseLanding`] (deployed, the default): Amazon Data Firehose buffers
 //!   the records and writes one NDJSON object per flush under `topics/<topic>/…` in the raw
 //!   bucket, as the original pipeline's MSK Connect S3 sink did;
@@ -8,7 +8,9 @@
 //!   `spool` module);
 //! - [`RawLanding`]: one object per request, written directly (a single PUT). Simple, but every
 //!   request then costs an S3 PUT, an S3 event, an SQS message and a GET, and an exactly-once
-//!   entry in the lake: fine for a few requests a minute, not for production traffic.
+//!   entry in the lake: fine for a few requests a minute, not for production traffic;
+//! - [`crate::kafka::KafkaLanding`]: the records produced into their Kafka topic (acks=all),
+//!   for a pipeline whose spine is Amazon MSK or another Kafka cluster.
 //!
 //! A landing answers `Ok` only once every record is durably accepted; the route answers `200`
 //! only then.
@@ -73,8 +75,11 @@ impl NdjsonRecords {
 /// Where accepted records went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Landed {
-    /// The object key, delivery stream or spool segment, for the log.
+    /// The object key, delivery stream, spool segment or topic-partition, for the log.
     pub location: String,
+    /// Where each record now is in a Kafka log, as (partition, offset), in request order:
+    /// given by the Kafka landing only (the others answer with landing-time offsets).
+    pub offsets: Vec<(i32, i64)>,
 }
 
 /// Why records could not be landed.
@@ -185,6 +190,7 @@ impl Landing for RawLanding {
             .map_err(|e| LandingError::refused("the raw store", e))?;
         Ok(Landed {
             location: key.to_string(),
+            offsets: Vec::new(),
         })
     }
 }

@@ -1,5 +1,6 @@
 //! The ingestion API (SPEC §3): a Kafka REST proxy v2 compatible batch route that hands raw
-//! records to a buffered landing (Firehose when deployed, see [`landing`]), and API Gateway → Kinesis compatible stream routes that put
+//! records to a buffered landing (Firehose when deployed, see [`landing`]) or into Kafka
+//! ([`kafka`]), and API Gateway → Kinesis compatible stream routes that put
 //! records on a stream.
 //!
 //! [`handle`] is a plain async function over an `http::Request` and its dependencies, so the
@@ -10,6 +11,7 @@
 
 pub mod error;
 pub mod firehose;
+pub mod kafka;
 pub mod landing;
 pub mod limits;
 pub mod sink;
@@ -20,6 +22,7 @@ use bytes::Bytes;
 use error::ApiError;
 pub use firehose::FirehoseLanding;
 use http::{Method, Request, Response};
+pub use kafka::{KafkaConfig, KafkaLanding};
 pub use landing::{Landing, NdjsonRecords, RawLanding};
 pub use sink::{KinesisSink, MemoryStream, StreamSink};
 use std::sync::Arc;

@@ -2,14 +2,20 @@
 //! then serves API Gateway requests with [`ingest_api::handle`].
 //!
 //! Configuration (environment):
-//! - `RAW_LANDING`: `firehose` (the default) or `direct`;
+//! - `RAW_LANDING`: `firehose` (the default), `direct` or `kafka`;
 //! - with `firehose`: `DELIVERY_STREAM_PIN`, `DELIVERY_STREAM_GEO`, `DELIVERY_STREAM_USER`, the
 //!   delivery streams of each record type;
-//! - with `direct`: `RAW_BUCKET`, the bucket each request is written to as one object.
+//! - with `direct`: `RAW_BUCKET`, the bucket each request is written to as one object;
+//! - with `kafka`: `KAFKA_BOOTSTRAP_SERVERS`, `KAFKA_SECURITY` (`plaintext`, `tls`,
+//!   `sasl_scram_512` with `KAFKA_SASL_USERNAME` and `KAFKA_SASL_PASSWORD`) and
+//!   `KAFKA_PRODUCE_TIMEOUT_MS` (see [`ingest_api::KafkaConfig::from_env`]).
 //!
 //! Streams are named by the request path; the usual `AWS_*` variables configure the clients.
 
-use ingest_api::{handle, FirehoseLanding, IngestDeps, KinesisSink, Landing, RawLanding};
+use ingest_api::{
+    handle, FirehoseLanding, IngestDeps, KafkaConfig, KafkaLanding, KinesisSink, Landing,
+    RawLanding,
+};
 use lambda_http::{run, service_fn, Body, Error, Request};
 use std::sync::Arc;
 
@@ -35,8 +41,11 @@ async fn main() -> Result<(), Error> {
             let store = store.build()?;
             Arc::new(RawLanding::new(Arc::new(store)))
         }
+        Ok("kafka") => Arc::new(KafkaLanding::new(KafkaConfig::from_env()?)),
         Ok(other) => {
-            return Err(format!("RAW_LANDING is `{other}`: set it to firehose or direct").into())
+            return Err(
+                format!("RAW_LANDING is `{other}`: set it to firehose, direct or kafka").into(),
+            )
         }
     };
     let deps = IngestDeps {

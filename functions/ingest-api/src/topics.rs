@@ -108,12 +108,21 @@ pub async fn produce(
     })?;
     tracing::info!(topic, records = records.len(), location = %landed.location, "landed batch records");
 
-    // Offsets: the landing time in microseconds plus the record's position, so they increase
-    // across requests. They identify the landing, not a Kafka log position to seek to.
-    let base = chrono::Utc::now().timestamp_micros();
-    let offsets: Vec<Value> = (0..records.len())
-        .map(|i| json!({"partition": 0, "offset": base + i as i64, "error_code": null, "error": null}))
-        .collect();
+    // Offsets: where the Kafka landing put each record; for the other landings, the landing
+    // time in microseconds plus the record's position, so they increase across requests (they
+    // identify the landing, not a Kafka log position to seek to).
+    let offsets: Vec<Value> = if landed.offsets.len() == records.len() {
+        landed
+            .offsets
+            .iter()
+            .map(|(partition, offset)| json!({"partition": partition, "offset": offset, "error_code": null, "error": null}))
+            .collect()
+    } else {
+        let base = chrono::Utc::now().timestamp_micros();
+        (0..records.len())
+            .map(|i| json!({"partition": 0, "offset": base + i as i64, "error_code": null, "error": null}))
+            .collect()
+    };
     let body = json!({"offsets": offsets, "key_schema_id": null, "value_schema_id": null});
     Response::builder()
         .status(StatusCode::OK)
