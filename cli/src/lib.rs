@@ -9,9 +9,11 @@ pub mod bench;
 pub mod bench_lambda;
 pub mod bench_peers;
 pub mod bench_scale;
+pub mod consume;
 pub mod db;
 pub mod emulate;
 pub mod generate;
+pub mod invoke;
 pub mod local;
 pub mod posts;
 pub mod process;
@@ -102,6 +104,12 @@ pub enum CliError {
         /// The stream they are on.
         stream: String,
     },
+    /// The Kafka cluster could not be reached or read, or a Kafka batch could not be cleaned.
+    #[error("kafka: {0}")]
+    Kafka(String),
+    /// `pinpipe invoke`: the event file is not the function's event, or the handler failed.
+    #[error("{0}")]
+    Invoke(String),
     /// The ingest API did not accept every request `emulate` sent.
     #[error("{0} requests were not accepted (see the log above)")]
     Rejected(u64),

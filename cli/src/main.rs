@@ -2,7 +2,7 @@
 //! embedded default (local raw directory, local lake, in-process functions) and prints what
 //! landed.
 
-use pinpipe::{bench, emulate, process, query, report, run, serve};
+use pinpipe::{bench, consume, emulate, invoke, process, query, report, run, serve};
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -27,6 +27,10 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Post emulated users' posts to an ingest API, as the original emulators did.
     Emulate(emulate::EmulateArgs),
+    /// Consume the pipeline's Kafka topics into the lake, as the MSK event source does.
+    Consume(consume::ConsumeArgs),
+    /// Run a function's handler once on a Lambda event file (Docker-free `sam local invoke`).
+    Invoke(invoke::InvokeArgs),
     /// Clean everything already landed (a directory or S3 prefix) into the lake: a backfill.
     Process(process::ProcessArgs),
     /// Run the analytics queries on a lake and print their results (or their SQL).
@@ -67,6 +71,8 @@ fn main() -> ExitCode {
             Command::Query(args) => query::query(args).await,
             Command::Serve(args) => serve::serve(args).await,
             Command::Emulate(args) => emulate::emulate(args).await,
+            Command::Consume(args) => consume::consume(args).await,
+            Command::Invoke(args) => invoke::run(args).await,
             Command::Process(args) => process::process(args).await,
             Command::Maintain(args) => query::maintain(args).await,
             Command::Report(args) => report::report(args).await,

@@ -41,6 +41,10 @@ pub struct RunArgs {
     /// Where the batch route lands records.
     #[command(flatten)]
     pub landing: crate::spool::LandingArgs,
+    /// Send the batch route's records through this Kafka cluster (HOST:PORT) and consume them
+    /// into the lake: the original's REST proxy → Kafka → consumer chain.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub kafka: Option<String>,
 }
 
 /// Runs the whole pipeline locally and prints the query results and the report's path.
@@ -61,6 +65,10 @@ pub async fn run(args: RunArgs) -> Result<(), CliError> {
         batch_size: args.batch_size,
         request_timeout_ms: 30_000,
         landing: args.landing.clone(),
+        kafka: args.kafka.clone(),
+        kafka_partitions: 2,
+        kafka_group: "pinpipe".to_string(),
+        kafka_prefix: Some(args.prefix.clone()),
     };
     let server = crate::serve::start(&serve).await?;
     let posts = match &args.from_dir {

@@ -10,6 +10,7 @@
 //! cleaning to the deployed functions. Ctrl-C stops accepting requests, then flushes the spool
 //! and the pending cleaning, in that order, before exiting.
 
+use crate::consume::{Consumer, ConsumerConfig};
 use crate::local::{flush_stream, LOCAL_RAW_BUCKET};
 use crate::spool::{LandingArgs, LandingKind, Spool};
 use crate::CliError;
@@ -19,7 +20,10 @@ use clap::{Args, ValueEnum};
 use http::StatusCode;
 use ingest_api::error::ApiError;
 use ingest_api::limits::MAX_BODY_BYTES;
-use ingest_api::{IngestDeps, KinesisSink, Landing, MemoryStream, NdjsonRecords, RawLanding};
+use ingest_api::{
+    IngestDeps, KafkaConfig, KafkaLanding, KinesisSink, Landing, MemoryStream, NdjsonRecords,
+    RawLanding,
+};
 use lake::Lake;
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
@@ -69,6 +73,21 @@ pub struct ServeArgs {
     /// Where the batch route lands records.
     #[command(flatten)]
     pub landing: LandingArgs,
+    /// Produce the batch route's records into this Kafka cluster (HOST:PORT) instead of the
+    /// spool, acknowledged by every in-sync replica, and consume its pipeline topics into the
+    /// lake (as the MSK event source does in a deployment).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub kafka: Option<String>,
+    /// Partitions of a topic the Kafka landing creates because the cluster does not have it.
+    #[arg(long, default_value_t = 2)]
+    pub kafka_partitions: i32,
+    /// The consumer group of `--kafka`'s consumer (its offsets are kept beside the lake).
+    #[arg(long, default_value = "pinpipe")]
+    pub kafka_group: String,
+    /// Consume only the topics `<PREFIX>.pin|geo|user` (default: every topic named for a
+    /// record type).
+    #[arg(long, value_name = "PREFIX")]
+    pub kafka_prefix: Option<String>,
 }
 
 /// What the background cleaners did while the server ran.
@@ -78,6 +97,8 @@ pub struct CleanTotals {
     pub batch: BatchReport,
     /// What stream-clean did.
     pub stream: StreamReport,
+    /// What stream-clean did with the Kafka consumer's batches.
+    pub kafka: StreamReport,
 }
 
 /// A running server: its address, and how to stop it.
@@ -90,6 +111,10 @@ pub struct RunningServer {
     stop_worker: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     worker: JoinHandle<CleanTotals>,
+    consumer: Option<(
+        watch::Sender<bool>,
+        JoinHandle<Result<StreamReport, CliError>>,
+    )>,
     request_timeout: Duration,
 }
 
@@ -114,10 +139,24 @@ impl RunningServer {
             }
         };
         let _ = self.stop_worker.send(true);
-        let totals = self.worker.await.map_err(|source| CliError::Task {
+        let mut totals = self.worker.await.map_err(|source| CliError::Task {
             task: "the cleaner",
             source,
         });
+        if let Some((stop, consumer)) = self.consumer {
+            let _ = stop.send(true);
+            let consumed = consumer.await.map_err(|source| CliError::Task {
+                task: "the Kafka consumer",
+                source,
+            });
+            match (&mut totals, consumed) {
+                (Ok(totals), Ok(Ok(kafka))) => totals.kafka = kafka,
+                (_, Ok(Err(e))) | (_, Err(e)) => {
+                    eprintln!("error: {e}: records not consumed stay in Kafka and are consumed when serve starts again")
+                }
+                (Err(_), Ok(Ok(_))) => {}
+            }
+        }
         match served {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(CliError::Server(e)),
@@ -159,16 +198,25 @@ pub fn raw_landing(raw: &str) -> Result<(RawLanding, Option<std::path::PathBuf>)
 pub async fn start(args: &ServeArgs) -> Result<RunningServer, CliError> {
     let (target, local_raw) = raw_landing(&args.raw)?;
     let mut recovered = 0;
-    let (landing, spool): (Arc<dyn Landing>, Option<Arc<Spool>>) = match args.landing.landing {
-        LandingKind::Spool => {
-            let dir = args.landing.spool_dir(&args.raw);
-            let (spool, left) = Spool::open(&dir, target.clone(), args.landing.limits()).await?;
-            recovered = left.records;
-            let spool = Arc::new(spool);
-            (spool.clone(), Some(spool))
-        }
-        LandingKind::Direct => (Arc::new(target.clone()), None),
-    };
+    let (landing, spool): (Arc<dyn Landing>, Option<Arc<Spool>>) =
+        match (&args.kafka, args.landing.landing) {
+            (Some(kafka), _) => (
+                Arc::new(KafkaLanding::new(KafkaConfig::local(
+                    kafka,
+                    args.kafka_partitions,
+                ))),
+                None,
+            ),
+            (None, LandingKind::Spool) => {
+                let dir = args.landing.spool_dir(&args.raw);
+                let (spool, left) =
+                    Spool::open(&dir, target.clone(), args.landing.limits()).await?;
+                recovered = left.records;
+                let spool = Arc::new(spool);
+                (spool.clone(), Some(spool))
+            }
+            (None, LandingKind::Direct) => (Arc::new(target.clone()), None),
+        };
     let memory = Arc::new(MemoryStream::new());
     let stream: Arc<dyn ingest_api::StreamSink> = match args.stream {
         StreamKind::Memory => memory.clone(),
@@ -183,12 +231,44 @@ pub async fn start(args: &ServeArgs) -> Result<RunningServer, CliError> {
     });
     let cleans_batch = local_raw.is_some();
     let cleans_stream = args.stream == StreamKind::Memory;
-    let lake = if cleans_batch || cleans_stream {
+    let lake = if cleans_batch || cleans_stream || args.kafka.is_some() {
         let lake = Lake::open(&args.lake)?;
         lake.ensure_tables().await?;
         Some(lake)
     } else {
         None
+    };
+
+    // The consumer connects before the API listens, so an unreachable broker stops serve here.
+    let consumer = match (&args.kafka, &lake) {
+        (Some(kafka), Some(lake)) => {
+            let config = ConsumerConfig {
+                bootstrap: kafka.clone(),
+                group: args.kafka_group.clone(),
+                offsets: crate::consume::default_offsets_path(&args.lake, &args.kafka_group),
+                prefix: args.kafka_prefix.clone(),
+                batch_size: crate::local::STREAM_BATCH,
+                wait: Duration::from_millis(args.interval_ms.clamp(10, 1000)),
+            };
+            let mut consumer = Consumer::connect(config, lake.clone()).await?;
+            let (stop, stopped) = watch::channel(false);
+            let task = tokio::spawn(async move {
+                let mut total = consumer.run(false, stopped).await?;
+                // What was produced before the API stopped is consumed before exiting; if the
+                // lake refuses it, it stays in Kafka for the next start.
+                let (_keep, never) = watch::channel(false);
+                match tokio::time::timeout(KAFKA_DRAIN, consumer.run(true, never)).await {
+                    Ok(drained) => total += &drained?,
+                    Err(_) => eprintln!(
+                        "Kafka records not consumed within {} s stay in Kafka; they are consumed when serve starts again",
+                        KAFKA_DRAIN.as_secs()
+                    ),
+                }
+                Ok(total)
+            });
+            Some((stop, task))
+        }
+        _ => None,
     };
 
     let listener = tokio::net::TcpListener::bind((args.host, args.port))
@@ -242,13 +322,17 @@ pub async fn start(args: &ServeArgs) -> Result<RunningServer, CliError> {
         ),
         None => format!("{} (cleaned by the deployed batch-clean)", args.raw),
     };
-    let batch_to = match &spool {
-        Some(spool) => format!(
+    let batch_to = match (&spool, &args.kafka) {
+        (_, Some(kafka)) => format!(
+            "Kafka {kafka} (acks=all; consumed into {} by group `{}`)",
+            args.lake, args.kafka_group
+        ),
+        (Some(spool), None) => format!(
             "spool {} (one object per {}) → {batch_to}",
             spool.dir().display(),
             spool.limits().describe()
         ),
-        None => format!("one object per request → {batch_to}"),
+        (None, None) => format!("one object per request → {batch_to}"),
     };
     let stream_to = match args.stream {
         StreamKind::Memory => format!("in-process stream (cleaned into {})", args.lake),
@@ -267,6 +351,7 @@ pub async fn start(args: &ServeArgs) -> Result<RunningServer, CliError> {
         stop_worker,
         server,
         worker,
+        consumer,
         request_timeout,
     })
 }
@@ -480,6 +565,9 @@ impl Worker {
     }
 }
 
+/// How long stopping waits for the Kafka consumer to clean what was produced.
+const KAFKA_DRAIN: Duration = Duration::from_secs(30);
+
 /// The wait before each of the last round's three attempts at stream-clean.
 const LAST_ROUND_WAITS: [Duration; 3] = [
     Duration::ZERO,
@@ -520,7 +608,7 @@ async fn spill(memory: &MemoryStream, spool: &Spool) -> Result<(), CliError> {
 /// Waits for Ctrl-C or SIGTERM (what `kill`, systemd and container runtimes send). The
 /// handlers are in place when this returns, so a signal that arrives before the future is
 /// awaited is not lost.
-fn stop_signal() -> Result<impl std::future::Future<Output = ()>, CliError> {
+pub(crate) fn stop_signal() -> Result<impl std::future::Future<Output = ()>, CliError> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -567,6 +655,13 @@ pub fn print_totals(t: &CleanTotals, path: crate::local::IngestPath) {
         println!(
         "batch-clean: {} objects, {} records in → {} rows written, {} quarantined, {} duplicates, {} already committed",
         b.objects, b.counts.records_in, b.counts.rows_written, b.counts.quarantined, b.counts.duplicates_skipped, b.counts.already_committed
+    );
+    }
+    let k = &t.kafka;
+    if k.counts.records_in > 0 {
+        println!(
+        "stream-clean (Kafka): {} records in → {} rows written, {} quarantined, {} duplicates, {} already committed",
+        k.counts.records_in, k.counts.rows_written, k.counts.quarantined, k.counts.duplicates_skipped, k.counts.already_committed
     );
     }
     let s = &t.stream;

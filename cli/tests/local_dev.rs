@@ -254,6 +254,10 @@ async fn emulating_from_postgres_fills_the_lake_with_the_expected_rows() {
         batch_size: 1000,
         request_timeout_ms: 30_000,
         landing: Default::default(),
+        kafka: None,
+        kafka_partitions: 2,
+        kafka_group: "pinpipe".to_string(),
+        kafka_prefix: None,
     };
     let server = pinpipe::serve::start(&serve).await.unwrap();
     let args = pinpipe::emulate::EmulateArgs {
