@@ -8,6 +8,7 @@
 //! Lambda would return. A handler that fails prints Lambda's error document
 //! (`{"errorType": …, "errorMessage": …}`) and exits non-zero.
 
+use crate::serve::StreamKind;
 use crate::CliError;
 use batch_clean::{BatchCleanDeps, RawStores};
 use clap::{Args, ValueEnum};
@@ -51,6 +52,11 @@ pub struct InvokeArgs {
     /// (RAW_LANDING=direct).
     #[arg(long, default_value = "./data/raw")]
     pub raw: String,
+    /// ingest-api: where stream records go — an in-process stream that holds only what this
+    /// invocation puts and is cleaned into the lake right after, or Kinesis (the AWS
+    /// environment; a local endpoint with AWS_ENDPOINT_URL).
+    #[arg(long, value_enum, default_value_t = StreamKind::Memory)]
+    pub stream: StreamKind,
     /// stream-clean: answer a failed Kafka write with the partial-batch response
     /// (KAFKA_REPORT_BATCH_ITEM_FAILURES=true) instead of failing the invocation.
     #[arg(long)]
@@ -166,9 +172,18 @@ async fn invoke_api(args: &InvokeArgs, event: &str) -> Result<Invocation, CliErr
         })?;
     let (landing, _) = crate::serve::raw_landing(&args.raw)?;
     let memory = Arc::new(MemoryStream::new());
+    let stream: Arc<dyn ingest_api::StreamSink> = match args.stream {
+        StreamKind::Memory => memory.clone(),
+        StreamKind::Kinesis => {
+            let config = aws_config::load_from_env().await;
+            Arc::new(ingest_api::KinesisSink::new(aws_sdk_kinesis::Client::new(
+                &config,
+            )))
+        }
+    };
     let deps = Arc::new(IngestDeps {
         raw: Arc::new(landing),
-        stream: memory.clone(),
+        stream,
     });
     let service = {
         let deps = deps.clone();

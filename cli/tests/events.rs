@@ -163,6 +163,53 @@ async fn every_event_file_drives_its_handler() {
     );
     cover("scheduled.json");
 
+    // Kafka batches from MSK and from a self-managed cluster, into a lake of their own that
+    // already holds the MSK Connect file of geo's offset 0: the Kafka record at that offset is
+    // the same record, and lands once.
+    let kafka = Env::new();
+    kafka
+        .put_raw(
+            "topics/0a5e6ec37a2f.geo/partition=0/0a5e6ec37a2f.geo+0+0000000000.json",
+            &geo,
+        )
+        .await;
+    kafka.clean_landed().await;
+    let deps = stream_clean::StreamCleanDeps {
+        lake: kafka.lake().clone(),
+    };
+    let mode = stream_clean::kafka::FailureMode::FailInvocation;
+    let msk: aws_lambda_events::event::kafka::KafkaEvent =
+        serde_json::from_str(&read("msk.json")).unwrap();
+    let outcome = stream_clean::kafka::handle(&msk, &deps, mode)
+        .await
+        .unwrap();
+    let c = outcome.report.counts;
+    assert_eq!(
+        (c.records_in, c.rows_written, c.already_committed),
+        (23, 22, 1)
+    );
+    cover("msk.json");
+    let self_managed: aws_lambda_events::event::kafka::KafkaEvent =
+        serde_json::from_str(&read("self-managed-kafka.json")).unwrap();
+    let outcome = stream_clean::kafka::handle(&self_managed, &deps, mode)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            outcome.report.counts.rows_written,
+            outcome.report.counts.already_committed
+        ),
+        (0, 23)
+    );
+    for table in ["pin", "geo", "user"] {
+        assert_eq!(
+            common::spec_rows(kafka.lake(), table).await,
+            common::expected_clean(table),
+            "{table}"
+        );
+    }
+    cover("self-managed-kafka.json");
+
     let files: BTreeSet<String> = std::fs::read_dir(events_dir())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
