@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every check and test of the project, as CI runs it: the SAM template's lint, formatting,
-# clippy, then the whole test suite against local services it starts here (PostgreSQL, and
-# moto for S3/SQS/Kinesis) and stops on exit. Needs the Rust toolchain and python3; builds into
+# clippy, then the whole test suite against local services it starts here (PostgreSQL, moto
+# for S3/SQS/Kinesis, and the Tansu broker for Kafka) and stops on exit. Needs the Rust toolchain and python3; builds into
 # a cache outside the clone so repeated runs are fast (override with CARGO_TARGET_DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +11,8 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 # --- Services the tests talk to, on 127.0.0.1 only, started here and stopped on exit -------
 cleanup() {
   if [ -n "${MOTO_PID:-}" ]; then kill "$MOTO_PID" 2>/dev/null || true; fi
+  if [ -n "${TANSU_PID:-}" ]; then kill "$TANSU_PID" 2>/dev/null || true; fi
+  if [ -n "${TANSU_BUILD:-}" ]; then kill "$TANSU_BUILD" 2>/dev/null || true; fi
   if [ -n "${PGDATA_DIR:-}" ]; then
     runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -m fast stop >/dev/null 2>&1 || true
     rm -rf "$PGDATA_DIR"
@@ -66,8 +68,27 @@ python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$MOT
   || { echo "moto did not start; see /tmp/pinpipe-moto.log" >&2; exit 1; }
 export PINPIPE_TEST_AWS_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
 
+# Tansu: a Kafka-compatible broker in Rust, from crates.io, with in-memory storage (the
+# `dynostore` feature; its default build has no storage engine). Built once into the cache
+# (about 15 minutes on 2 cores, in the background while the rest of the checks run).
+TOOLS="${PINPIPE_TOOLS:-$HOME/.cache/pinpipe/tools}"
+TANSU_VERSION=0.6.0
+TANSU="$TOOLS/tansu-$TANSU_VERSION/bin/tansu"
+if [ ! -x "$TANSU" ]; then
+  echo "==> building the Tansu broker $TANSU_VERSION from crates.io into $TOOLS (once)"
+  cargo install tansu --version "$TANSU_VERSION" --no-default-features --features dynostore \
+    --locked --quiet --root "$TOOLS/tansu-$TANSU_VERSION" --target-dir "$TOOLS/tansu-target" \
+    >/tmp/pinpipe-tansu-build.log 2>&1 &
+  TANSU_BUILD=$!
+fi
+
 echo "==> sam validate --lint"
 SAM_CLI_TELEMETRY=0 AWS_REGION=us-east-1 "$VENV/bin/sam" validate --lint --template template.yaml
+echo "==> sam validate --lint, with the Kafka event sources, provisioned mode and the Kafka landing on"
+kafka_template=$(mktemp /tmp/pinpipe-template-kafka.XXXXXX.yaml)
+python3 scripts/kafka-template.py template.yaml >"$kafka_template"
+SAM_CLI_TELEMETRY=0 AWS_REGION=us-east-1 "$VENV/bin/sam" validate --lint --template "$kafka_template"
+rm -f "$kafka_template"
 
 echo "==> ingest-api links neither delta-rs nor DataFusion; the cleaners link no DataFusion"
 # Resolved exactly where `sam build` runs cargo-lambda: in each function's CodeUri, without -p
@@ -91,13 +112,32 @@ CARGO_TARGET_DIR="$HOME/.cache/pinpipe/lambda-target" scripts/lambda-sizes.sh --
 echo "==> cargo fmt --check"
 cargo fmt --all --check
 echo "==> unused dependencies (cargo-machete, installed once into the cache)"
-TOOLS="${PINPIPE_TOOLS:-$HOME/.cache/pinpipe/tools}"
 if [ ! -x "$TOOLS/bin/cargo-machete" ]; then
   cargo install cargo-machete --version 0.9.2 --locked --quiet --root "$TOOLS"
 fi
 "$TOOLS/bin/cargo-machete"
 echo "==> cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+if [ -n "${TANSU_BUILD:-}" ]; then
+  echo "==> waiting for the Tansu build"
+  wait "$TANSU_BUILD" || { cat /tmp/pinpipe-tansu-build.log >&2; echo "building Tansu failed" >&2; exit 1; }
+  TANSU_BUILD=
+  rm -rf "$TOOLS/tansu-target"
+fi
+KAFKA_PORT=${PINPIPE_TEST_KAFKA_PORT:-19092}
+echo "==> starting Tansu (Kafka API) on 127.0.0.1:$KAFKA_PORT"
+"$TANSU" broker --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+  --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" --storage-engine memory://tansu/ \
+  >/tmp/pinpipe-tansu.log 2>&1 &
+TANSU_PID=$!
+for _ in $(seq 1 100); do
+  if python3 -c "import socket; socket.create_connection(('127.0.0.1', $KAFKA_PORT), 1)" 2>/dev/null; then break; fi
+  sleep 0.1
+done
+python3 -c "import socket; socket.create_connection(('127.0.0.1', $KAFKA_PORT), 1)" \
+  || { echo "Tansu did not start; see /tmp/pinpipe-tansu.log" >&2; exit 1; }
+export PINPIPE_TEST_KAFKA="127.0.0.1:$KAFKA_PORT"
+
 echo "==> cargo test"
 log=$(mktemp)
 status=0
