@@ -119,6 +119,10 @@ fn fetch_bytes(batch_size: usize) -> i32 {
         .clamp(64 * 1024, FETCH_BYTES)
 }
 
+/// Failed attempts in a row after which a `--until-caught-up` run gives up (a long-running
+/// consumer keeps retrying, as Lambda does).
+const GIVE_UP_AFTER: u32 = 5;
+
 /// A consumer of one cluster's pipeline topics.
 pub struct Consumer {
     bootstrap: String,
@@ -339,6 +343,11 @@ impl Consumer {
                             _ = stop.wait_for(|s| *s) => {}
                         }
                     }
+                }
+                Err(e) if until_caught_up && failures + 1 >= GIVE_UP_AFTER => {
+                    return Err(CliError::Kafka(format!(
+                        "{e}; gave up after {GIVE_UP_AFTER} attempts: what was committed stays, and a rerun continues from the group's offsets"
+                    )));
                 }
                 Err(e) => {
                     failures += 1;

@@ -101,6 +101,12 @@ pub struct CleanTotals {
     pub kafka: StreamReport,
 }
 
+/// The Kafka consumer's task, and how to tell it to stop.
+type ConsumerTask = (
+    watch::Sender<bool>,
+    JoinHandle<Result<StreamReport, CliError>>,
+);
+
 /// A running server: its address, and how to stop it.
 pub struct RunningServer {
     /// The address it listens on.
@@ -111,10 +117,7 @@ pub struct RunningServer {
     stop_worker: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     worker: JoinHandle<CleanTotals>,
-    consumer: Option<(
-        watch::Sender<bool>,
-        JoinHandle<Result<StreamReport, CliError>>,
-    )>,
+    consumer: Option<ConsumerTask>,
     request_timeout: Duration,
 }
 
