@@ -22,6 +22,7 @@ pub mod report;
 pub mod run;
 pub mod serve;
 pub mod spool;
+pub mod stream_log;
 pub mod wire;
 
 /// Errors the runner reports to the user before exiting non-zero.
@@ -56,6 +57,9 @@ pub enum CliError {
         #[source]
         source: Box<batch_clean::BatchCleanError>,
     },
+    /// The in-process stream's write-ahead log could not be opened.
+    #[error(transparent)]
+    StreamLog(#[from] stream_log::StreamLogError),
     /// The local raw landing failed.
     #[error("raw landing: {0}")]
     Spool(#[from] spool::SpoolError),

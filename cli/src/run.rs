@@ -69,6 +69,7 @@ pub async fn run(args: RunArgs) -> Result<(), CliError> {
         kafka_partitions: 2,
         kafka_group: "pinpipe".to_string(),
         kafka_prefix: Some(args.prefix.clone()),
+        stream_log: None,
     };
     let server = crate::serve::start(&serve).await?;
     let posts = match &args.from_dir {

@@ -3,7 +3,8 @@
 //!
 //! On the embedded default, batch records go to a durable spool that lands one object per flush
 //! in a local raw directory (see [`crate::spool`]), and stream records go on an in-process
-//! stream; a background worker cleans both into the local lake as records arrive (landed
+//! stream behind a write-ahead log (see [`crate::stream_log`]), each route answering `200` only
+//! once its records are on disk; a background worker cleans both into the local lake as records arrive (landed
 //! objects are picked up every `--interval`, in batches, and the stream is handed to
 //! stream-clean as `KinesisEvent`s). With `--raw s3://…` and `--stream kinesis` the API lands in
 //! S3 and puts on Kinesis (real, or local endpoints via `AWS_ENDPOINT_URL`) and leaves the
@@ -13,6 +14,7 @@
 use crate::consume::{Consumer, ConsumerConfig};
 use crate::local::{flush_stream, LOCAL_RAW_BUCKET};
 use crate::spool::{LandingArgs, LandingKind, Spool};
+use crate::stream_log::DurableStream;
 use crate::CliError;
 use batch_clean::objects::{list_landed, s3_put_event};
 use batch_clean::{BatchCleanDeps, BatchReport, RawStores};
@@ -21,8 +23,7 @@ use http::StatusCode;
 use ingest_api::error::ApiError;
 use ingest_api::limits::MAX_BODY_BYTES;
 use ingest_api::{
-    IngestDeps, KafkaConfig, KafkaLanding, KinesisSink, Landing, MemoryStream, NdjsonRecords,
-    RawLanding,
+    IngestDeps, KafkaConfig, KafkaLanding, KinesisSink, Landing, MemoryStream, RawLanding,
 };
 use lake::Lake;
 use std::collections::HashSet;
@@ -88,6 +89,21 @@ pub struct ServeArgs {
     /// record type).
     #[arg(long, value_name = "PREFIX")]
     pub kafka_prefix: Option<String>,
+    /// Directory of the in-process stream's write-ahead log (default: `.stream` inside a local
+    /// --raw directory, else ./data/stream).
+    #[arg(long, value_name = "DIR")]
+    pub stream_log: Option<std::path::PathBuf>,
+}
+
+impl ServeArgs {
+    /// The directory of the in-process stream's write-ahead log.
+    pub fn stream_log_dir(&self) -> std::path::PathBuf {
+        match (&self.stream_log, self.raw.contains("://")) {
+            (Some(dir), _) => dir.clone(),
+            (None, false) => std::path::Path::new(&self.raw).join(".stream"),
+            (None, true) => std::path::PathBuf::from("./data/stream"),
+        }
+    }
 }
 
 /// What the background cleaners did while the server ran.
@@ -221,13 +237,24 @@ pub async fn start(args: &ServeArgs) -> Result<RunningServer, CliError> {
             (None, LandingKind::Direct) => (Arc::new(target.clone()), None),
         };
     let memory = Arc::new(MemoryStream::new());
-    let stream: Arc<dyn ingest_api::StreamSink> = match args.stream {
-        StreamKind::Memory => memory.clone(),
-        StreamKind::Kinesis => {
-            let config = aws_config::load_from_env().await;
-            Arc::new(KinesisSink::new(aws_sdk_kinesis::Client::new(&config)))
-        }
-    };
+    let mut stream_recovered = 0;
+    let (stream, durable): (Arc<dyn ingest_api::StreamSink>, Option<Arc<DurableStream>>) =
+        match args.stream {
+            StreamKind::Memory => {
+                let (durable, recovered) =
+                    DurableStream::open(&args.stream_log_dir(), memory.clone())?;
+                stream_recovered = recovered;
+                let durable = Arc::new(durable);
+                (durable.clone(), Some(durable))
+            }
+            StreamKind::Kinesis => {
+                let config = aws_config::load_from_env().await;
+                (
+                    Arc::new(KinesisSink::new(aws_sdk_kinesis::Client::new(&config))),
+                    None,
+                )
+            }
+        };
     let ingest = Arc::new(IngestDeps {
         raw: landing,
         stream,
@@ -310,7 +337,8 @@ pub async fn start(args: &ServeArgs) -> Result<RunningServer, CliError> {
         stream: lake
             .as_ref()
             .filter(|_| cleans_stream)
-            .map(|lake| (memory.clone(), StreamCleanDeps { lake: lake.clone() })),
+            .zip(durable.clone())
+            .map(|(lake, log)| (log, StreamCleanDeps { lake: lake.clone() })),
         batch_size: args.batch_size,
         spool: spool.clone(),
     };
@@ -338,13 +366,22 @@ pub async fn start(args: &ServeArgs) -> Result<RunningServer, CliError> {
         (None, None) => format!("one object per request → {batch_to}"),
     };
     let stream_to = match args.stream {
-        StreamKind::Memory => format!("in-process stream (cleaned into {})", args.lake),
+        StreamKind::Memory => format!(
+            "in-process stream, logged in {} (cleaned into {})",
+            args.stream_log_dir().display(),
+            args.lake
+        ),
         StreamKind::Kinesis => "Kinesis (cleaned by the deployed stream-clean)".to_string(),
     };
     let mut description = format!("batch records → {batch_to}; stream records → {stream_to}");
     if recovered > 0 {
         description.push_str(&format!(
             "; landed {recovered} records an earlier run left in the spool"
+        ));
+    }
+    if stream_recovered > 0 {
+        description.push_str(&format!(
+            "; put back {stream_recovered} stream records an earlier run left in the stream log"
         ));
     }
     Ok(RunningServer {
@@ -421,7 +458,7 @@ async fn api(
 
 struct Worker {
     batch: Option<BatchCleanDeps>,
-    stream: Option<(Arc<MemoryStream>, StreamCleanDeps)>,
+    stream: Option<(Arc<DurableStream>, StreamCleanDeps)>,
     batch_size: usize,
     spool: Option<Arc<Spool>>,
 }
@@ -466,8 +503,8 @@ impl Worker {
             self.clean_landed(deps, cleaned, totals, stopping).await;
         }
         if !stopping {
-            if let Some((memory, deps)) = &self.stream {
-                match flush_stream(memory, deps, crate::local::STREAM_BATCH).await {
+            if let Some((log, deps)) = &self.stream {
+                match clean_stream(log, deps).await {
                     Ok(r) => totals.stream += &r,
                     Err(e) => {
                         tracing::error!(error = %e, "stream-clean failed; retrying next round")
@@ -523,13 +560,14 @@ impl Worker {
         }
     }
 
-    /// The in-process stream lives in memory, so the last round must not leave anything on it:
-    /// stream-clean is tried a few times, and records the lake still refuses are put in the
-    /// spool (on disk), from which they land as raw objects when serve or run starts again.
+    /// The last round hands what is on the in-process stream to stream-clean, trying a few
+    /// times; records the lake still refuses stay in the stream's log on disk, and the next
+    /// start puts them back on the stream.
     async fn last_stream_round(&self, totals: &mut CleanTotals) {
-        let Some((memory, deps)) = &self.stream else {
+        let Some((log, deps)) = &self.stream else {
             return;
         };
+        let memory = log.memory();
         let pending = memory.pending();
         if pending == 0 {
             return;
@@ -538,7 +576,7 @@ impl Worker {
         let mut last_error = None;
         for wait in LAST_ROUND_WAITS {
             tokio::time::sleep(wait).await;
-            match flush_stream(memory, deps, crate::local::STREAM_BATCH).await {
+            match clean_stream(log, deps).await {
                 Ok(r) => {
                     totals.stream += &r;
                     return;
@@ -551,21 +589,24 @@ impl Worker {
         }
         let reason = last_error.map(|e| e.to_string()).unwrap_or_default();
         let left = memory.pending();
-        match &self.spool {
-            Some(spool) => match spill(memory, spool).await {
-                Ok(()) => println!(
-                    "{left} stream records could not be cleaned ({reason}); they are kept in the spool {} and land through batch-clean when pinpipe serve or run starts again",
-                    spool.dir().display()
-                ),
-                Err(e) => eprintln!(
-                    "error: {left} acknowledged stream records are lost: the lake refused them ({reason}) and the spool too ({e})"
-                ),
-            },
-            None => eprintln!(
-                "error: {left} acknowledged stream records are lost: the lake refused them ({reason}); use the spool landing (the default) to keep them"
-            ),
-        }
+        // They are on disk in the stream log already: the next start puts them back.
+        println!(
+            "{left} stream records could not be cleaned ({reason}); they stay in the stream log {} and are cleaned when pinpipe serve or run starts again",
+            log.dir().display()
+        );
     }
+}
+
+/// One round of the in-process stream: the log's open segment is closed, everything on the
+/// stream handed to stream-clean, and once the lake holds it all the closed segments go.
+async fn clean_stream(
+    log: &DurableStream,
+    deps: &StreamCleanDeps,
+) -> Result<StreamReport, CliError> {
+    log.rotate()?;
+    let report = flush_stream(log.memory(), deps, crate::local::STREAM_BATCH).await?;
+    log.committed()?;
+    Ok(report)
 }
 
 /// How long stopping waits for the Kafka consumer to clean what was produced.
@@ -577,36 +618,6 @@ const LAST_ROUND_WAITS: [Duration; 3] = [
     Duration::from_millis(500),
     Duration::from_secs(1),
 ];
-
-/// Moves everything on the in-process stream into the spool, as NDJSON of the topic its
-/// stream stands for (`streaming-<id>-geo` → `streaming-<id>.geo`).
-async fn spill(memory: &MemoryStream, spool: &Spool) -> Result<(), CliError> {
-    for (stream, records) in memory.drain(usize::MAX) {
-        let topic = match stream.rsplit_once('-') {
-            Some((base, kind)) => format!("{base}.{kind}"),
-            None => stream.clone(),
-        };
-        // One line per record: a line break in a record's JSON is whitespace (a raw one inside
-        // a string is invalid JSON either way, and is quarantined as such).
-        let texts: Vec<Vec<u8>> = records
-            .iter()
-            .map(|r| {
-                r.data
-                    .iter()
-                    .map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b })
-                    .collect()
-            })
-            .collect();
-        if let Err(e) = spool
-            .append(&topic, &NdjsonRecords::from_texts(&texts))
-            .await
-        {
-            memory.requeue(&stream, records);
-            return Err(e.into());
-        }
-    }
-    Ok(())
-}
 
 /// Waits for Ctrl-C or SIGTERM (what `kill`, systemd and container runtimes send). The
 /// handlers are in place when this returns, so a signal that arrives before the future is

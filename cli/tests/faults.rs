@@ -86,9 +86,9 @@ async fn kill_9_of_serve_under_load_loses_no_acknowledged_record() {
     let dir = tempfile::tempdir().unwrap();
     let serve = Serve::start(dir.path());
     let pid = serve.child.id();
-    // The batch route only: its records are on disk before the 200. (The in-process stream is
-    // memory, flushed on SIGINT/SIGTERM but not across a kill -9; see the README.)
-    let (sent, acked) = under_load(&serve.url, Routes::Batch, move || {
+    // Both routes: batch records are in the spool, stream records in the stream log, on disk
+    // before the 200.
+    let (sent, acked) = under_load(&serve.url, Routes::Both, move || {
         assert!(std::process::Command::new("kill")
             .args(["-9", &pid.to_string()])
             .status()

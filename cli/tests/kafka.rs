@@ -165,6 +165,7 @@ async fn serve_with_kafka_lands_what_it_acknowledged_when_stopped() {
         kafka_partitions: 3,
         kafka_group: "pinpipe".to_string(),
         kafka_prefix: Some(prefix.clone()),
+        stream_log: None,
     };
     let server = pinpipe::serve::start(&args).await.unwrap();
     assert!(

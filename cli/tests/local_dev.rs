@@ -258,6 +258,7 @@ async fn emulating_from_postgres_fills_the_lake_with_the_expected_rows() {
         kafka_partitions: 2,
         kafka_group: "pinpipe".to_string(),
         kafka_prefix: None,
+        stream_log: None,
     };
     let server = pinpipe::serve::start(&serve).await.unwrap();
     let args = pinpipe::emulate::EmulateArgs {

@@ -281,6 +281,19 @@ impl MemoryStream {
         }
     }
 
+    /// Puts one record on `stream` and returns where it went: the record's sequence number is
+    /// above every one given before, in this process or an earlier one.
+    pub fn put(&self, stream: &str, partition_key: &str, data: Bytes) -> PutResult {
+        self.append(stream, partition_key, data)
+    }
+
+    /// Puts records an earlier process put (with their sequence numbers) back on `stream`,
+    /// ahead of everything put since: how a durable log in front of the stream recovers.
+    pub fn restore(&self, stream: &str, records: Vec<MemoryRecord>) {
+        self.lock().known.insert(stream.to_string(), ());
+        self.requeue(stream, records);
+    }
+
     /// Takes up to `max` of the oldest records of each stream, in order.
     pub fn drain(&self, max: usize) -> Vec<(String, Vec<MemoryRecord>)> {
         let mut state = self.lock();

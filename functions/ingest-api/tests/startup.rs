@@ -11,6 +11,10 @@ fn start(env: &[(&str, &str)]) -> String {
         "DELIVERY_STREAM_PIN",
         "DELIVERY_STREAM_GEO",
         "DELIVERY_STREAM_USER",
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "KAFKA_SECURITY",
+        "KAFKA_SASL_USERNAME",
+        "KAFKA_SASL_PASSWORD",
     ] {
         command.env_remove(var);
     }
@@ -41,9 +45,27 @@ fn the_direct_landing_without_raw_bucket_exits_at_once_naming_it() {
 
 #[test]
 fn an_unknown_landing_is_named() {
+    let stderr = start(&[("RAW_LANDING", "kinesis")]);
+    assert!(
+        stderr.contains("RAW_LANDING is `kinesis`: set it to firehose, direct or kafka"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_kafka_landing_without_brokers_exits_at_once_naming_them() {
     let stderr = start(&[("RAW_LANDING", "kafka")]);
     assert!(
-        stderr.contains("RAW_LANDING is `kafka`: set it to firehose or direct"),
+        stderr.contains("KAFKA_BOOTSTRAP_SERVERS is not set"),
+        "{stderr}"
+    );
+    let stderr = start(&[
+        ("RAW_LANDING", "kafka"),
+        ("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9"),
+        ("KAFKA_SECURITY", "sasl_scram_512"),
+    ]);
+    assert!(
+        stderr.contains("KAFKA_SECURITY=sasl_scram_512 needs KAFKA_SASL_USERNAME"),
         "{stderr}"
     );
 }
