@@ -56,20 +56,11 @@ pub async fn run(args: RunArgs) -> Result<(), CliError> {
     };
     // 1. Serve the API on a free localhost port, cleaning into the lake as records arrive.
     let serve = crate::serve::ServeArgs {
-        host: std::net::IpAddr::from([127, 0, 0, 1]),
-        port: 0,
-        raw: args.raw.display().to_string(),
-        lake: args.lake.clone(),
-        stream: crate::serve::StreamKind::Memory,
-        interval_ms: 250,
         batch_size: args.batch_size,
-        request_timeout_ms: 30_000,
         landing: args.landing.clone(),
         kafka: args.kafka.clone(),
-        kafka_partitions: 2,
-        kafka_group: "pinpipe".to_string(),
         kafka_prefix: Some(args.prefix.clone()),
-        stream_log: None,
+        ..crate::serve::ServeArgs::local(args.raw.display().to_string(), args.lake.clone())
     };
     let server = crate::serve::start(&serve).await?;
     let posts = match &args.from_dir {

@@ -96,6 +96,27 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
+    /// The defaults of `pinpipe serve` on a free loopback port, landing in `raw` and cleaning
+    /// into `lake`: what `run` and tests start.
+    pub fn local(raw: String, lake: String) -> ServeArgs {
+        ServeArgs {
+            host: IpAddr::from([127, 0, 0, 1]),
+            port: 0,
+            raw,
+            lake,
+            stream: StreamKind::Memory,
+            interval_ms: 250,
+            batch_size: 1000,
+            request_timeout_ms: 30_000,
+            landing: LandingArgs::default(),
+            kafka: None,
+            kafka_partitions: 2,
+            kafka_group: "pinpipe".to_string(),
+            kafka_prefix: None,
+            stream_log: None,
+        }
+    }
+
     /// The directory of the in-process stream's write-ahead log.
     pub fn stream_log_dir(&self) -> std::path::PathBuf {
         match (&self.stream_log, self.raw.contains("://")) {

@@ -152,20 +152,14 @@ async fn serve_with_kafka_lands_what_it_acknowledged_when_stopped() {
     let dir = tempfile::tempdir().unwrap();
     let prefix = prefix("serve");
     let args = pinpipe::serve::ServeArgs {
-        host: std::net::IpAddr::from([127, 0, 0, 1]),
-        port: 0,
-        raw: dir.path().join("raw").display().to_string(),
-        lake: dir.path().join("lake").display().to_string(),
-        stream: pinpipe::serve::StreamKind::Memory,
         interval_ms: 100,
-        batch_size: 1000,
-        request_timeout_ms: 30_000,
-        landing: Default::default(),
         kafka: Some(bootstrap.clone()),
         kafka_partitions: 3,
-        kafka_group: "pinpipe".to_string(),
         kafka_prefix: Some(prefix.clone()),
-        stream_log: None,
+        ..pinpipe::serve::ServeArgs::local(
+            dir.path().join("raw").display().to_string(),
+            dir.path().join("lake").display().to_string(),
+        )
     };
     let server = pinpipe::serve::start(&args).await.unwrap();
     assert!(

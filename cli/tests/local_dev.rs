@@ -245,20 +245,11 @@ async fn emulating_from_postgres_fills_the_lake_with_the_expected_rows() {
     let url = load_fixture_database(&postgres_url(), "pinpipe_db_emulate").await;
     let dir = tempfile::tempdir().unwrap();
     let serve = pinpipe::serve::ServeArgs {
-        host: std::net::IpAddr::from([127, 0, 0, 1]),
-        port: 0,
-        raw: dir.path().join("raw").display().to_string(),
-        lake: dir.path().join("lake").display().to_string(),
-        stream: pinpipe::serve::StreamKind::Memory,
         interval_ms: 100,
-        batch_size: 1000,
-        request_timeout_ms: 30_000,
-        landing: Default::default(),
-        kafka: None,
-        kafka_partitions: 2,
-        kafka_group: "pinpipe".to_string(),
-        kafka_prefix: None,
-        stream_log: None,
+        ..pinpipe::serve::ServeArgs::local(
+            dir.path().join("raw").display().to_string(),
+            dir.path().join("lake").display().to_string(),
+        )
     };
     let server = pinpipe::serve::start(&serve).await.unwrap();
     let args = pinpipe::emulate::EmulateArgs {

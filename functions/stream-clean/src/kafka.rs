@@ -147,7 +147,7 @@ pub async fn handle(
     match deps.lake.append(&inputs).await {
         Ok(append) => {
             report.counts.add_append(&append);
-            log_report(&report);
+            report.log("kafka");
             Ok(KafkaOutcome {
                 response: KafkaEventResponse::default(),
                 report,
@@ -172,7 +172,7 @@ pub async fn handle(
             let retried: usize = failures.iter().map(|(_, n)| n).sum();
             report.item_failures += retried;
             tracing::error!(error = %e, retried, "lake write failed; the batch is retried");
-            log_report(&report);
+            report.log("kafka");
             match mode {
                 FailureMode::FailInvocation => Err(KafkaCleanError {
                     retried,
@@ -191,18 +191,6 @@ pub async fn handle(
             }
         }
     }
-}
-
-fn log_report(report: &StreamReport) {
-    tracing::info!(
-        records_in = report.counts.records_in,
-        rows_written = report.counts.rows_written,
-        quarantined = report.counts.quarantined,
-        duplicates_skipped = report.counts.duplicates_skipped,
-        already_committed = report.counts.already_committed,
-        item_failures = report.item_failures,
-        "kafka batch cleaned"
-    );
 }
 
 /// The batch's topic-partitions in key order, each one's records by offset. A record names its

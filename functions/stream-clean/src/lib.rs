@@ -54,6 +54,20 @@ impl std::ops::AddAssign<&StreamReport> for StreamReport {
 }
 
 impl StreamReport {
+    /// Logs what the invocation did with a batch from `source` (kinesis, kafka).
+    pub fn log(&self, source: &'static str) {
+        tracing::info!(
+            source,
+            records_in = self.counts.records_in,
+            rows_written = self.counts.rows_written,
+            quarantined = self.counts.quarantined,
+            duplicates_skipped = self.counts.duplicates_skipped,
+            already_committed = self.counts.already_committed,
+            item_failures = self.item_failures,
+            "stream batch cleaned"
+        );
+    }
+
     /// The counts published as CloudWatch metrics for the invocation.
     pub fn metrics(&self) -> [(&'static str, u64); 6] {
         let [a, b, c, d, e] = self.counts.metrics();
@@ -112,15 +126,7 @@ pub async fn handle(event: &KinesisEvent, deps: &StreamCleanDeps) -> StreamOutco
             report.counts.add_append(&e.committed);
         }
     }
-    tracing::info!(
-        records_in = report.counts.records_in,
-        rows_written = report.counts.rows_written,
-        quarantined = report.counts.quarantined,
-        duplicates_skipped = report.counts.duplicates_skipped,
-        already_committed = report.counts.already_committed,
-        item_failures = report.item_failures,
-        "stream batch cleaned"
-    );
+    report.log("kinesis");
     StreamOutcome { response, report }
 }
 
