@@ -200,32 +200,33 @@ impl DurableStream {
     ) -> Result<Vec<PutResult>, SinkError> {
         let (results, seq) = {
             let mut state = self.lock();
-            let mut lines = Vec::new();
-            let mut results = Vec::with_capacity(records.len());
-            for (partition_key, data) in records {
-                let encoded = base64::engine::general_purpose::STANDARD.encode(&data);
-                let put = self.memory.put(stream, &partition_key, data);
-                let line = LoggedRecord {
-                    stream: stream.to_string(),
-                    sequence_number: put.sequence_number.clone(),
-                    partition_key,
-                    data: encoded,
-                };
-                serde_json::to_writer(&mut lines, &line)
-                    .map_err(|e| SinkError::Unavailable(format!("the stream log: {e}")))?;
-                lines.push(b'\n');
-                results.push(put);
-            }
-            if let Err(e) = state.file.write_all(&lines) {
-                // A line cut short would run into the next one: the segment is put back as it
-                // was (the stream may still clean the records; they were not acknowledged).
-                let _ = state.file.set_len(state.bytes);
-                return Err(SinkError::Unavailable(format!(
+            let results = self.memory.put_logged(stream, records, |records| {
+                let mut lines = Vec::new();
+                for r in records {
+                    let line = LoggedRecord {
+                        stream: stream.to_string(),
+                        sequence_number: r.sequence_number.clone(),
+                        partition_key: r.partition_key.clone(),
+                        data: base64::engine::general_purpose::STANDARD.encode(&r.data),
+                    };
+                    serde_json::to_writer(&mut lines, &line).map_err(std::io::Error::other)?;
+                    lines.push(b'\n');
+                }
+                if let Err(e) = state.file.write_all(&lines) {
+                    // A line cut short would run into the next one: the segment is put back
+                    // as it was, and the records go nowhere.
+                    let _ = state.file.set_len(state.bytes);
+                    return Err(e);
+                }
+                state.bytes += lines.len() as u64;
+                Ok(())
+            });
+            let results = results.map_err(|e| {
+                SinkError::Unavailable(format!(
                     "the stream log {} could not be written ({e}); the records were not acknowledged",
                     state.open.display()
-                )));
-            }
-            state.bytes += lines.len() as u64;
+                ))
+            })?;
             state.written += 1;
             (results, state.written)
         };
@@ -416,7 +417,7 @@ mod tests {
     async fn a_log_that_cannot_be_written_acknowledges_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let memory = Arc::new(MemoryStream::new());
-        let (log, _) = DurableStream::open(dir.path(), memory).unwrap();
+        let (log, _) = DurableStream::open(dir.path(), memory.clone()).unwrap();
         log.put_record("s-pin", "k", Bytes::from_static(b"{}"))
             .await
             .unwrap();
@@ -432,5 +433,7 @@ mod tests {
             }
             other => panic!("expected Unavailable, got {other:?}"),
         }
+        // The refused record is not on the stream either: only the first one is.
+        assert_eq!(memory.pending(), 1);
     }
 }

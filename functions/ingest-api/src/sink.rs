@@ -281,10 +281,43 @@ impl MemoryStream {
         }
     }
 
-    /// Puts one record on `stream` and returns where it went: the record's sequence number is
-    /// above every one given before, in this process or an earlier one.
-    pub fn put(&self, stream: &str, partition_key: &str, data: Bytes) -> PutResult {
-        self.append(stream, partition_key, data)
+    /// Puts records on `stream` only if `log` accepts them first: `log` is handed the records
+    /// with their sequence numbers (each above every one given before, in this process or an
+    /// earlier one) and runs while no other record can be put, so a durable log in front of the
+    /// stream holds them in stream order; when it fails, nothing is put.
+    pub fn put_logged<E>(
+        &self,
+        stream: &str,
+        records: Vec<(String, Bytes)>,
+        log: impl FnOnce(&[MemoryRecord]) -> Result<(), E>,
+    ) -> Result<Vec<PutResult>, E> {
+        let mut state = self.lock();
+        let start = state.counter;
+        let records: Vec<MemoryRecord> = records
+            .into_iter()
+            .enumerate()
+            .map(|(i, (partition_key, data))| MemoryRecord {
+                sequence_number: format!("49{:020}{:034}", self.epoch_micros, start + 1 + i as u64),
+                partition_key,
+                data,
+            })
+            .collect();
+        log(&records)?;
+        state.counter += records.len() as u64;
+        state.known.insert(stream.to_string(), ());
+        let results = records
+            .iter()
+            .map(|r| PutResult {
+                sequence_number: r.sequence_number.clone(),
+                shard_id: MEMORY_SHARD.to_string(),
+            })
+            .collect();
+        state
+            .pending
+            .entry(stream.to_string())
+            .or_default()
+            .extend(records);
+        Ok(results)
     }
 
     /// Puts records an earlier process put (with their sequence numbers) back on `stream`,
