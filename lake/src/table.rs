@@ -58,6 +58,16 @@ pub enum LakeError {
         /// What the Parquet reader said.
         reason: String,
     },
+    /// A file of a local table's log is not whole: a write cut short by a crash or a full disk.
+    #[error("Delta table `{table}`: {} is not a whole Delta log file ({reason}), so the table cannot be read past it.\n  If it is the newest commit, its writer never finished: move it out of _delta_log and the table opens at the version before it; then replay what that commit held (`pinpipe process` lands the raw objects again, exactly once). If it is _last_checkpoint, remove it: the log is then read from its commits.", file.display())]
+    TornLog {
+        /// The table, relative to the lake root.
+        table: String,
+        /// The file that is not whole.
+        file: std::path::PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 impl LakeError {
@@ -240,10 +250,49 @@ impl Lake {
         let mut table = self.table_handle(relative)?;
         // Look before loading: loading an empty location makes the kernel log an error.
         if table.verify_deltatable_existence().await.map_err(err)? {
-            table.load().await.map_err(err)?;
+            if let Err(e) = table.load().await {
+                return Err(self.torn_log(relative).unwrap_or_else(|| err(e)));
+            }
             self.remember(relative, table.clone());
         }
         Ok(table)
+    }
+
+    /// The file of a local table's log that is not whole JSON, if any, as the error that names
+    /// it: the newest commit first, then `_last_checkpoint`.
+    fn torn_log(&self, relative: &str) -> Option<LakeError> {
+        let log = self
+            .table_url(relative)
+            .ok()?
+            .to_file_path()
+            .ok()?
+            .join("_delta_log");
+        let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&log)
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.extension().is_some_and(|e| e == "json")
+                    || p.file_name().is_some_and(|n| n == "_last_checkpoint")
+            })
+            .collect();
+        files.sort_by(|a, b| b.cmp(a));
+        files.into_iter().find_map(|file| {
+            let bytes = std::fs::read(&file).ok()?;
+            let reason = if bytes.is_empty() {
+                Some("it is empty".to_string())
+            } else {
+                bytes
+                    .split(|b| *b == b'\n')
+                    .filter(|l| !l.is_empty())
+                    .find_map(|l| serde_json::from_slice::<serde_json::Value>(l).err())
+                    .map(|e| format!("a line is not JSON: {e}"))
+            };
+            reason.map(|reason| LakeError::TornLog {
+                table: relative.to_string(),
+                file,
+                reason,
+            })
+        })
     }
 
     /// Keeps `table` as the state of the table at `relative` this handle knows (as loaded,

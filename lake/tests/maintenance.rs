@@ -269,3 +269,40 @@ async fn appends_leave_expired_log_files_to_maintenance() {
     let replay = reopened.append(&[pin_input(1)]).await.unwrap();
     assert_eq!((replay.rows_written(), replay.already_committed()), (0, 1));
 }
+
+/// A commit cut short (a crash or a full disk under a local lake): loading the table names the
+/// file and says what to do, and once the file is moved away the table opens at the version
+/// before it.
+#[tokio::test]
+async fn a_torn_commit_is_named_and_moving_it_away_opens_the_version_before() {
+    let lake = test_support::TempLake::fixture().await;
+    let log = lake.root().join("pin").join("_delta_log");
+    let newest = (0..)
+        .map(|v| log.join(format!("{v:020}.json")))
+        .take_while(|p| p.exists())
+        .last()
+        .unwrap();
+    let bytes = std::fs::read(&newest).unwrap();
+    std::fs::write(&newest, &bytes[..bytes.len() / 2]).unwrap();
+
+    let fresh = lake::Lake::open(lake.root().to_str().unwrap()).unwrap();
+    let error = fresh.load("pin").await.unwrap_err();
+    match &error {
+        lake::LakeError::TornLog { table, file, .. } => {
+            assert_eq!((table.as_str(), file), ("pin", &newest));
+        }
+        other => panic!("expected TornLog, got {other}"),
+    }
+    let message = error.to_string();
+    assert!(message.contains("move it out of _delta_log"), "{message}");
+
+    std::fs::rename(&newest, lake.root().join("torn.json")).unwrap();
+    let reopened = lake::Lake::open(lake.root().to_str().unwrap()).unwrap();
+    let table = reopened.load("pin").await.unwrap();
+    let version: u64 = newest
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    assert_eq!(table.version(), Some(version - 1));
+}
