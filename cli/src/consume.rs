@@ -240,13 +240,14 @@ impl Consumer {
                 .await
                 .map_err(kafka_error)?;
             // Records below the log's start were deleted by retention: nothing left to read.
-            let from = self
-                .offsets
-                .offsets
-                .get(&key)
-                .copied()
-                .unwrap_or(0)
-                .max(earliest);
+            let committed = self.offsets.offsets.get(&key).copied();
+            if let Some(c) = committed.filter(|c| *c < earliest) {
+                tracing::warn!(
+                    topic, partition, committed = c, earliest,
+                    "records {c}..{earliest} were deleted by the topic's retention before this group read them"
+                );
+            }
+            let from = committed.unwrap_or(0).max(earliest);
             let latest = client
                 .get_offset(OffsetAt::Latest)
                 .await
