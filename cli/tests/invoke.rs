@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{expected_clean, pinpipe, spec_rows};
+use common::pinpipe;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -153,13 +153,7 @@ fn window(keep: &[(&str, std::ops::Range<i64>)]) -> Value {
 
 async fn assert_fixture_rows(dir: &Path) {
     let lake = lake::Lake::open(dir.join("lake").to_str().unwrap()).unwrap();
-    for table in ["pin", "geo", "user"] {
-        assert_eq!(
-            spec_rows(&lake, table).await,
-            expected_clean(table),
-            "{table}"
-        );
-    }
+    test_support::assert_fixture_rows(&lake).await;
 }
 
 #[tokio::test]

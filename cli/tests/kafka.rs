@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{expected_clean, pinpipe, spec_rows};
+use common::pinpipe;
 use pinpipe::consume::{Consumer, ConsumerConfig, GroupOffsets};
 use rskafka::client::partition::{Compression, UnknownTopicHandling};
 use rskafka::record::Record;
@@ -94,14 +94,7 @@ async fn consume_all(bootstrap: &str, dir: &Path, prefix: &str) -> stream_clean:
 }
 
 async fn assert_fixture_rows(dir: &Path) {
-    let lake = lake_at(dir);
-    for table in ["pin", "geo", "user"] {
-        assert_eq!(
-            spec_rows(&lake, table).await,
-            expected_clean(table),
-            "{table}"
-        );
-    }
+    test_support::assert_fixture_rows(&lake_at(dir)).await;
 }
 
 #[tokio::test]
@@ -359,17 +352,7 @@ async fn values_no_cleaner_can_read_are_quarantined_with_their_bytes() {
     let c = report.counts;
     assert_eq!((c.records_in, c.rows_written, c.quarantined), (4, 1, 3));
     let lake = lake_at(dir.path());
-    let mut quarantined: Vec<(String, String)> = test_support::sorted_rows(&lake, "quarantine")
-        .await
-        .iter()
-        .map(|r| {
-            (
-                r["source"].as_str().unwrap().to_string(),
-                r["raw"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    quarantined.sort();
+    let quarantined = test_support::quarantined(&lake).await;
     assert_eq!(
         quarantined,
         vec![

@@ -189,6 +189,31 @@ pub async fn spec_rows(lake: &Lake, table: &str) -> Vec<Value> {
     rows
 }
 
+/// Asserts the lake's pin, geo and user tables hold exactly the fixture's cleaned rows.
+pub async fn assert_fixture_rows(lake: &Lake) {
+    for table in ["pin", "geo", "user"] {
+        assert_eq!(
+            spec_rows(lake, table).await,
+            expected_clean(table),
+            "{table}"
+        );
+    }
+}
+
+/// The quarantine table's (source, raw) pairs, sorted.
+pub async fn quarantined(lake: &Lake) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = sorted_rows(lake, "quarantine")
+        .await
+        .iter()
+        .map(|r| {
+            let text = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+            (text("source"), text("raw"))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 /// A table's whole rows (provenance included), in a stable order.
 pub async fn sorted_rows(lake: &Lake, table: &str) -> Vec<Map<String, Value>> {
     let mut rows = lake.read_rows(table).await.unwrap();

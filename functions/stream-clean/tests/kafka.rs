@@ -8,7 +8,7 @@ use lake::{Lake, LakeTable};
 use serde_json::{json, Value};
 use stream_clean::kafka::{handle, kafka_event, FailureMode, FetchedRecord, KafkaItemIdentifier};
 use stream_clean::StreamCleanDeps;
-use test_support::{expected_clean, fixture_lines, sorted_rows, spec_rows};
+use test_support::{assert_fixture_rows, fixture_lines, quarantined, sorted_rows};
 
 const PIN: &str = "0a5e6ec37a2f.pin";
 
@@ -46,16 +46,6 @@ fn msk(records: &[FetchedRecord]) -> KafkaEvent {
     kafka_event("aws:kafka", None, "127.0.0.1:9092", records).unwrap()
 }
 
-async fn assert_fixture_rows(deps: &StreamCleanDeps) {
-    for table in ["pin", "geo", "user"] {
-        assert_eq!(
-            spec_rows(&deps.lake, table).await,
-            expected_clean(table),
-            "{table}"
-        );
-    }
-}
-
 #[tokio::test]
 async fn an_msk_event_over_two_pin_partitions_lands_the_rows_once_however_it_is_redelivered() {
     let dir = tempfile::tempdir().unwrap();
@@ -67,7 +57,7 @@ async fn an_msk_event_over_two_pin_partitions_lands_the_rows_once_however_it_is_
     assert!(first.response.batch_item_failures.is_empty());
     let c = first.report.counts;
     assert_eq!((c.records_in, c.rows_written, c.quarantined), (23, 23, 0));
-    assert_fixture_rows(&deps).await;
+    assert_fixture_rows(&deps.lake).await;
 
     // The same batch again, an overlapping window, and an earlier window after a later one.
     let again = handle(&event, &deps, FailureMode::FailInvocation)
@@ -92,7 +82,7 @@ async fn an_msk_event_over_two_pin_partitions_lands_the_rows_once_however_it_is_
             (0, 3)
         );
     }
-    assert_fixture_rows(&deps).await;
+    assert_fixture_rows(&deps.lake).await;
     // Each row knows its topic, partition and offset.
     let sources: Vec<String> = sorted_rows(&deps.lake, "geo")
         .await
@@ -140,7 +130,7 @@ async fn a_self_managed_event_lands_the_same_rows() {
         .await
         .unwrap();
     assert_eq!(r.report.counts.rows_written, 23);
-    assert_fixture_rows(&deps).await;
+    assert_fixture_rows(&deps.lake).await;
 }
 
 #[tokio::test]
@@ -170,17 +160,7 @@ async fn bad_values_are_quarantined_with_their_bytes_and_position() {
         .unwrap();
     let c = r.report.counts;
     assert_eq!((c.records_in, c.rows_written, c.quarantined), (7, 1, 6));
-    let mut quarantined: Vec<(String, String)> = sorted_rows(&deps.lake, "quarantine")
-        .await
-        .iter()
-        .map(|r| {
-            (
-                r["source"].as_str().unwrap().to_string(),
-                r["raw"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    quarantined.sort();
+    let quarantined = quarantined(&deps.lake).await;
     assert_eq!(
         quarantined,
         [
@@ -258,5 +238,5 @@ async fn a_failed_write_fails_the_invocation_or_names_each_partitions_first_reco
         ),
         (9, 14)
     );
-    assert_fixture_rows(&deps).await;
+    assert_fixture_rows(&deps.lake).await;
 }
