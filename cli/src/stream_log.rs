@@ -98,19 +98,11 @@ impl DurableStream {
         let mut recovered: Vec<(String, Vec<ingest_api::sink::MemoryRecord>)> = Vec::new();
         let mut count = 0;
         for (_, path) in &segments {
-            for record in read_segment(path)? {
+            for (stream, entry) in read_segment(path)? {
                 count += 1;
-                let data = base64::engine::general_purpose::STANDARD
-                    .decode(&record.data)
-                    .unwrap_or_default();
-                let entry = ingest_api::sink::MemoryRecord {
-                    sequence_number: record.sequence_number,
-                    partition_key: record.partition_key,
-                    data: Bytes::from(data),
-                };
-                match recovered.iter_mut().find(|(s, _)| *s == record.stream) {
+                match recovered.iter_mut().find(|(s, _)| *s == stream) {
                     Some((_, list)) => list.push(entry),
-                    None => recovered.push((record.stream, vec![entry])),
+                    None => recovered.push((stream, vec![entry])),
                 }
             }
         }
@@ -273,8 +265,10 @@ fn open_segment(path: &Path) -> Result<std::fs::File, StreamLogError> {
         .map_err(log_error(path))
 }
 
-/// The records of a segment; a torn last line is dropped.
-fn read_segment(path: &Path) -> Result<Vec<LoggedRecord>, StreamLogError> {
+/// The records of a segment, each with its stream; a torn last line is dropped.
+fn read_segment(
+    path: &Path,
+) -> Result<Vec<(String, ingest_api::sink::MemoryRecord)>, StreamLogError> {
     let bytes = std::fs::read(path).map_err(log_error(path))?;
     let mut out = Vec::new();
     let complete = match bytes.iter().rposition(|b| *b == b'\n') {
@@ -282,7 +276,20 @@ fn read_segment(path: &Path) -> Result<Vec<LoggedRecord>, StreamLogError> {
         None => &[][..],
     };
     for line in complete.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-        match serde_json::from_slice::<LoggedRecord>(line) {
+        let read = serde_json::from_slice::<LoggedRecord>(line)
+            .map_err(|e| e.to_string())
+            .and_then(|r| {
+                let data = base64::engine::general_purpose::STANDARD
+                    .decode(&r.data)
+                    .map_err(|e| e.to_string())?;
+                let record = ingest_api::sink::MemoryRecord {
+                    sequence_number: r.sequence_number,
+                    partition_key: r.partition_key,
+                    data: Bytes::from(data),
+                };
+                Ok((r.stream, record))
+            });
+        match read {
             Ok(record) => out.push(record),
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "a stream log line that cannot be read is skipped")

@@ -239,21 +239,10 @@ fn covered_offsets(input: &Input, built: &[CleanColumns]) -> Option<OffsetRanges
         .map(|p| p.to_i64().unwrap_or(i64::MAX))
         .collect();
     offsets.sort_unstable();
-    offsets.dedup();
     let mut ranges = OffsetRanges::default();
-    let mut run: Option<(i64, i64)> = None;
+    // In ascending order each offset extends the last range or starts one after it.
     for offset in offsets {
-        run = match run {
-            Some((lo, hi)) if hi.checked_add(1) == Some(offset) => Some((lo, offset)),
-            Some((lo, hi)) => {
-                ranges.insert_range(lo, hi);
-                Some((offset, offset))
-            }
-            None => Some((offset, offset)),
-        };
-    }
-    if let Some((lo, hi)) = run {
-        ranges.insert_range(lo, hi);
+        ranges.insert(offset);
     }
     Some(ranges)
 }

@@ -261,26 +261,6 @@ impl MemoryStream {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn append(&self, stream: &str, partition_key: &str, data: Bytes) -> PutResult {
-        let mut state = self.lock();
-        state.counter += 1;
-        let sequence_number = format!("49{:020}{:034}", self.epoch_micros, state.counter);
-        state.known.insert(stream.to_string(), ());
-        state
-            .pending
-            .entry(stream.to_string())
-            .or_default()
-            .push(MemoryRecord {
-                sequence_number: sequence_number.clone(),
-                partition_key: partition_key.to_string(),
-                data,
-            });
-        PutResult {
-            sequence_number,
-            shard_id: MEMORY_SHARD.to_string(),
-        }
-    }
-
     /// Puts records on `stream` only if `log` accepts them first: `log` is handed the records
     /// with their sequence numbers (each above every one given before, in this process or an
     /// earlier one) and runs while no other record can be put, so a durable log in front of the
@@ -364,7 +344,10 @@ impl StreamSink for MemoryStream {
         partition_key: &str,
         data: Bytes,
     ) -> Result<PutResult, SinkError> {
-        Ok(self.append(stream, partition_key, data))
+        let no_log = |_: &[MemoryRecord]| Ok::<(), SinkError>(());
+        let mut put = self.put_logged(stream, vec![(partition_key.to_string(), data)], no_log)?;
+        put.pop()
+            .ok_or_else(|| SinkError::Unavailable("the in-process stream took no record".into()))
     }
 
     async fn put_records(
@@ -372,9 +355,11 @@ impl StreamSink for MemoryStream {
         stream: &str,
         records: Vec<(String, Bytes)>,
     ) -> Result<Vec<Result<PutResult, RecordFailure>>, SinkError> {
-        Ok(records
+        let no_log = |_: &[MemoryRecord]| Ok::<(), SinkError>(());
+        Ok(self
+            .put_logged(stream, records, no_log)?
             .into_iter()
-            .map(|(key, data)| Ok(self.append(stream, &key, data)))
+            .map(Ok)
             .collect())
     }
 
