@@ -59,7 +59,7 @@ pub enum LakeError {
         reason: String,
     },
     /// A file of a local table's log is not whole: a write cut short by a crash or a full disk.
-    #[error("Delta table `{table}`: {} is not a whole Delta log file ({reason}), so the table cannot be read past it.\n  If it is the newest commit, its writer never finished: move it out of _delta_log and the table opens at the version before it; then replay what that commit held (`pinpipe process` lands the raw objects again, exactly once). If it is _last_checkpoint, remove it: the log is then read from its commits.", file.display())]
+    #[error("Delta table `{table}`: {} is not a whole Delta log file ({reason}), so the table cannot be read past it.\n  {advice}", file.display())]
     TornLog {
         /// The table, relative to the lake root.
         table: String,
@@ -67,6 +67,8 @@ pub enum LakeError {
         file: std::path::PathBuf,
         /// What is wrong with it.
         reason: String,
+        /// What to do about it.
+        advice: String,
     },
 }
 
@@ -258,8 +260,9 @@ impl Lake {
         Ok(table)
     }
 
-    /// The file of a local table's log that is not whole JSON, if any, as the error that names
-    /// it: the newest commit first, then `_last_checkpoint`.
+    /// The file of a local table's log that is not whole, if any, as the error that names it
+    /// and says what to do: the newest commit first, then `_last_checkpoint`, then the
+    /// checkpoints.
     fn torn_log(&self, relative: &str) -> Option<LakeError> {
         let log = self
             .table_url(relative)
@@ -270,27 +273,57 @@ impl Lake {
         let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&log)
             .ok()?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.extension().is_some_and(|e| e == "json")
-                    || p.file_name().is_some_and(|n| n == "_last_checkpoint")
-            })
             .collect();
         files.sort_by(|a, b| b.cmp(a));
-        files.into_iter().find_map(|file| {
-            let bytes = std::fs::read(&file).ok()?;
+        let torn = |file: std::path::PathBuf, reason: String, advice: String| LakeError::TornLog {
+            table: relative.to_string(),
+            file,
+            reason,
+            advice,
+        };
+        let json = files.iter().find_map(|file| {
+            let name = file.file_name()?.to_str()?;
+            if !(name.ends_with(".json") || name == "_last_checkpoint") {
+                return None;
+            }
+            let bytes = std::fs::read(file).ok()?;
             let reason = if bytes.is_empty() {
-                Some("it is empty".to_string())
+                "it is empty".to_string()
             } else {
                 bytes
                     .split(|b| *b == b'\n')
                     .filter(|l| !l.is_empty())
                     .find_map(|l| serde_json::from_slice::<serde_json::Value>(l).err())
-                    .map(|e| format!("a line is not JSON: {e}"))
+                    .map(|e| format!("a line is not JSON: {e}"))?
             };
-            reason.map(|reason| LakeError::TornLog {
-                table: relative.to_string(),
-                file,
-                reason,
+            let advice = if name == "_last_checkpoint" {
+                "Remove it: the log is then read from its checkpoints and commits.".to_string()
+            } else {
+                "If it is the newest commit, its writer never finished: move it out of _delta_log and the table opens at the version before it; then replay what that commit held (`pinpipe process` lands the raw objects again, exactly once).".to_string()
+            };
+            Some(torn(file.clone(), reason, advice))
+        });
+        json.or_else(|| {
+            files.iter().find_map(|file| {
+                let name = file.file_name()?.to_str()?;
+                let version: u64 = name.strip_suffix(".checkpoint.parquet")?.parse().ok()?;
+                let bytes = std::fs::read(file).ok()?;
+                // A Parquet file starts and ends with its magic; a write cut short has no footer.
+                if bytes.len() >= 8 && bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1") {
+                    return None;
+                }
+                let commits_kept = (0..=version)
+                    .all(|v| files.iter().any(|f| f.ends_with(format!("{v:020}.json"))));
+                let advice = if commits_kept {
+                    "Every commit it stands for is still in the log: remove it and _last_checkpoint, and the log is read from its commits.".to_string()
+                } else {
+                    "The commits it stands for were expired, so the table cannot be read without it: restore it from a copy (an S3 bucket's versioning, a backup), or move the table away and rebuild it from the raw objects with `pinpipe process`.".to_string()
+                };
+                Some(torn(
+                    file.clone(),
+                    format!("{} bytes with no Parquet footer: it was cut short", bytes.len()),
+                    advice,
+                ))
             })
         })
     }

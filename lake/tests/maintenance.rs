@@ -306,3 +306,44 @@ async fn a_torn_commit_is_named_and_moving_it_away_opens_the_version_before() {
         .unwrap();
     assert_eq!(table.version(), Some(version - 1));
 }
+
+/// A checkpoint cut short: loading names it and what to do, and doing that (the commits it
+/// stands for are still in the log) opens the table with every row.
+#[tokio::test]
+async fn a_torn_checkpoint_is_named_and_removing_it_reads_the_commits() {
+    let env = TempLake::new();
+    for n in 0..12 {
+        env.lake.append(&[pin_input(n)]).await.unwrap();
+    }
+    let before = sorted_rows(&env.lake, "pin").await;
+    let report = env
+        .lake
+        .maintain(LakeTable::Pin, DEFAULT_RETENTION)
+        .await
+        .unwrap();
+    let version = report.checkpoint_version.unwrap();
+    let log = env.dir.path().join("lake/pin/_delta_log");
+    let checkpoint = log.join(format!("{version:020}.checkpoint.parquet"));
+    let bytes = std::fs::read(&checkpoint).unwrap();
+    std::fs::write(&checkpoint, &bytes[..bytes.len() / 2]).unwrap();
+
+    let fresh = lake::Lake::open(env.root().to_str().unwrap()).unwrap();
+    let error = fresh.load("pin").await.unwrap_err();
+    match &error {
+        lake::LakeError::TornLog { table, file, .. } => {
+            assert_eq!((table.as_str(), file), ("pin", &checkpoint));
+        }
+        other => panic!("expected TornLog, got {other}"),
+    }
+    let message = error.to_string();
+    assert!(
+        message.contains("remove it and _last_checkpoint"),
+        "{message}"
+    );
+
+    std::fs::remove_file(&checkpoint).unwrap();
+    std::fs::remove_file(log.join("_last_checkpoint")).unwrap();
+    let reopened = lake::Lake::open(env.root().to_str().unwrap()).unwrap();
+    assert_eq!(reopened.load("pin").await.unwrap().version(), Some(version));
+    assert_eq!(sorted_rows(&reopened, "pin").await, before);
+}
