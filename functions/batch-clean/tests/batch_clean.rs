@@ -644,3 +644,80 @@ async fn object_keys_with_non_ascii_hash_percent_or_question_mark_are_not_skippe
         .collect();
     assert_eq!(sources, expected);
 }
+
+/// Raw objects a crash or a failed upload can leave: an empty object, an NDJSON object whose
+/// last line was cut, a gzip object cut short. Every whole record is kept, the torn line is
+/// quarantined as it is with its line named, and the unreadable gzip is quarantined whole with
+/// its exact bytes: nothing vanishes, and a second run changes nothing.
+#[tokio::test]
+async fn empty_and_torn_raw_objects_keep_every_whole_record_and_name_the_torn_part() {
+    use std::io::Write;
+    let env = Landing::new();
+    put_bytes(&env, "topics/p.pin/dt=2026-12-04/empty.ndjson", Vec::new()).await;
+    let geo = fixture_lines("geo").join("\n");
+    let cut = geo.len() - 20;
+    let torn_line = geo[geo.rfind('\n').unwrap() + 1..cut].as_bytes().to_vec();
+    put_bytes(
+        &env,
+        "topics/p.geo/dt=2026-12-04/torn.ndjson",
+        geo[..cut].as_bytes().to_vec(),
+    )
+    .await;
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gzip.write_all((fixture_lines("user").join("\n") + "\n").as_bytes())
+        .unwrap();
+    let gzip = gzip.finish().unwrap();
+    let cut_gzip = gzip[..gzip.len() / 2].to_vec();
+    put_bytes(
+        &env,
+        "topics/p.user/dt=2026-12-04/torn.ndjson.gz",
+        cut_gzip.clone(),
+    )
+    .await;
+
+    let report = env.clean_landed().await;
+    assert_eq!(
+        (report.counts.rows_written, report.counts.quarantined),
+        (6, 2)
+    );
+    // The whole lines are the geo table's rows: the fixture's expected rows but the torn one's.
+    let torn_ind = serde_json::from_str::<Value>(fixture_lines("geo").last().unwrap()).unwrap()
+        ["ind"]
+        .as_i64()
+        .unwrap();
+    let expected_geo: Vec<Value> = expected_clean("geo")
+        .into_iter()
+        .filter(|row| row["ind"].as_i64() != Some(torn_ind))
+        .collect();
+    assert_eq!(spec_rows(&env.deps.lake, "geo").await, expected_geo);
+    let quarantined: Vec<(String, String)> = test_support::quarantined(&env.deps.lake).await;
+    assert_eq!(
+        quarantined,
+        vec![
+            (
+                "s3://local-raw/topics/p.geo/dt=2026-12-04/torn.ndjson#line=7".to_string(),
+                lake::QuarantineRow::raw_text(&torn_line)
+            ),
+            (
+                "s3://local-raw/topics/p.user/dt=2026-12-04/torn.ndjson.gz".to_string(),
+                lake::QuarantineRow::raw_text(&cut_gzip)
+            ),
+        ]
+    );
+    let errors: Vec<String> = env
+        .deps
+        .lake
+        .read_rows("quarantine")
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r["error"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        errors.iter().any(|e| e.contains("not a readable gzip stream")),
+        "{errors:?}"
+    );
+
+    let again = env.clean_landed().await;
+    assert_eq!((again.counts.rows_written, again.counts.quarantined), (0, 0));
+}
