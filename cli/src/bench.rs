@@ -53,6 +53,15 @@ pub struct BenchArgs {
     /// median is shown).
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
+    /// How long the soak runs, in seconds (`--only soak`).
+    #[arg(long, default_value_t = 600)]
+    pub soak_seconds: u64,
+    /// Requests per second the soak sends, spread over both routes.
+    #[arg(long, default_value_t = 300)]
+    pub soak_rate: u32,
+    /// Seconds between the soak's samples.
+    #[arg(long, default_value_t = 30)]
+    pub soak_sample_seconds: u64,
     /// Run only one of the benchmarks.
     #[arg(long, value_enum)]
     pub only: Option<Which>,
@@ -73,6 +82,9 @@ pub enum Which {
     Objects,
     /// Batch cleaning next to DuckDB and polars (needs them in `--python`); only when asked.
     Peers,
+    /// `serve` under a steady load on both routes, its memory and descriptors watched; only
+    /// when asked (ten minutes by default).
+    Soak,
 }
 
 /// Runs the benchmarks asked for and prints their figures.
@@ -115,6 +127,10 @@ pub async fn bench(args: BenchArgs) -> Result<(), CliError> {
             &args.python,
         )
         .await?;
+    }
+    if only == Some(Which::Soak) {
+        crate::bench_soak::bench_soak(args.soak_seconds, args.soak_rate, args.soak_sample_seconds)
+            .await?;
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ pub mod bench;
 pub mod bench_lambda;
 pub mod bench_peers;
 pub mod bench_scale;
+pub mod bench_soak;
 pub mod consume;
 pub mod db;
 pub mod emulate;

@@ -79,3 +79,40 @@ fn bench_queries_runs_every_query_in_datafusion_and_duckdb_with_the_same_rows() 
         );
     }
 }
+
+/// The soak runs serve under load on both routes, prints a sample per second, and finds every
+/// record answered 200 in the lake once.
+#[test]
+fn bench_soak_samples_serve_and_finds_every_acknowledged_record_once() {
+    let stdout = succeeded(
+        &pinpipe()
+            .args(["bench", "--only", "soak", "--soak-seconds", "6"])
+            .args(["--soak-rate", "100", "--soak-sample-seconds", "1"])
+            .output_within_limit(),
+    );
+    let header = stdout
+        .lines()
+        .position(|l| l.trim_start().starts_with("time s"))
+        .unwrap_or_else(|| panic!("no sample table in:\n{stdout}"));
+    let samples: Vec<Vec<f64>> = stdout
+        .lines()
+        .skip(header + 1)
+        .map_while(|l| {
+            l.split_whitespace()
+                .map(|w| w.parse::<f64>().ok())
+                .collect::<Option<Vec<f64>>>()
+        })
+        .collect();
+    assert!(samples.len() >= 4, "{stdout}");
+    for sample in &samples {
+        assert_eq!(sample.len(), 8, "{stdout}");
+        // Memory and descriptors of the live server were read.
+        assert!(sample[3] > 1.0 && sample[4] >= 3.0, "{stdout}");
+    }
+    let answered = samples.last().map_or(0.0, |s| s[1]);
+    assert!(answered > 100.0, "the load ran: {stdout}");
+    assert!(
+        stdout.contains("(0 refused)") && stdout.contains("in the lake: every one, once\n"),
+        "{stdout}"
+    );
+}
