@@ -326,11 +326,7 @@ pub fn in_s3_event(event: &S3Event) -> Vec<ObjectRef> {
     event
         .records
         .iter()
-        .filter(|r| {
-            r.event_name
-                .as_deref()
-                .is_none_or(|name| name.starts_with("ObjectCreated"))
-        })
+        .filter(|r| is_created(r))
         .filter_map(|r| {
             let bucket = r.s3.bucket.name.clone()?;
             let key = r.s3.object.key.as_deref()?;
@@ -342,6 +338,15 @@ pub fn in_s3_event(event: &S3Event) -> Vec<ObjectRef> {
             })
         })
         .collect()
+}
+
+/// Whether a notification record is about an object created (a record naming no event is
+/// taken as one).
+fn is_created(record: &aws_lambda_events::event::s3::S3EventRecord) -> bool {
+    record
+        .event_name
+        .as_deref()
+        .is_none_or(|name| name.starts_with("ObjectCreated"))
 }
 
 /// The objects named by the S3 notifications in an SQS event's messages, and a quarantine row
@@ -356,7 +361,25 @@ pub fn in_sqs_event(event: &SqsEvent) -> (Vec<ObjectRef>, Vec<QuarantineRow>) {
         match parsed {
             Ok(v) if v.get("Event").and_then(|e| e.as_str()) == Some("s3:TestEvent") => {}
             Ok(v) => match serde_json::from_value::<S3Event>(v) {
-                Ok(s3) => objects.extend(in_s3_event(&s3)),
+                Ok(s3) => {
+                    let named = in_s3_event(&s3);
+                    let created = s3.records.iter().filter(|r| is_created(r)).count();
+                    // A notification that names no object, or an object-created record without
+                    // its bucket or key, is kept whole: what it meant to name can be found
+                    // from it, and nothing it named is skipped without a trace.
+                    if s3.records.is_empty() || named.len() < created {
+                        let error = if s3.records.is_empty() {
+                            "the S3 notification has no records".to_string()
+                        } else {
+                            format!(
+                                "{} of its {created} object-created records name no bucket or key",
+                                created - named.len()
+                            )
+                        };
+                        unreadable.push(unreadable_message(id, body, error));
+                    }
+                    objects.extend(named);
+                }
                 Err(e) => unreadable.push(unreadable_message(id, body, e.to_string())),
             },
             Err(e) => unreadable.push(unreadable_message(id, body, e.to_string())),
@@ -456,6 +479,51 @@ pub async fn list_under(
 mod tests {
     use super::*;
     use object_store::ObjectStoreExt;
+
+    fn sqs_event(bodies: &[&str]) -> SqsEvent {
+        let records: Vec<serde_json::Value> = bodies
+            .iter()
+            .enumerate()
+            .map(|(i, body)| serde_json::json!({"messageId": format!("m{i}"), "body": body}))
+            .collect();
+        serde_json::from_value(serde_json::json!({ "Records": records })).unwrap()
+    }
+
+    /// Found by the `s3_sqs_event` fuzz target: a notification whose object-created record has
+    /// no key (or which has no records) named nothing and was dropped without a trace.
+    #[test]
+    fn a_notification_naming_no_object_is_quarantined_whole_not_dropped() {
+        let keyless = r#"{"Records": [{"eventTime": "2026-12-04T00:00:00Z", "userIdentity": {}, "requestParameters": {}, "eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": "raw"}, "object": {"kay": "topics/p.geo/a.json"}}}]}"#;
+        let half = r#"{"Records": [{"eventTime": "2026-12-04T00:00:00Z", "userIdentity": {}, "requestParameters": {}, "eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": "raw"}, "object": {"key": "topics/p.geo/a.json"}}}, {"eventTime": "2026-12-04T00:00:00Z", "userIdentity": {}, "requestParameters": {}, "eventName": "ObjectCreated:Put", "s3": {"bucket": {}, "object": {"key": "topics/p.geo/b.json"}}}]}"#;
+        let empty = r#"{"Records": []}"#;
+        let removed = r#"{"Records": [{"eventTime": "2026-12-04T00:00:00Z", "userIdentity": {}, "requestParameters": {}, "eventName": "ObjectRemoved:Delete", "s3": {"bucket": {"name": "raw"}, "object": {}}}]}"#;
+        let (objects, quarantined) = in_sqs_event(&sqs_event(&[keyless, half, empty, removed]));
+        let keys: Vec<&str> = objects.iter().map(|o| o.key.as_str()).collect();
+        assert_eq!(keys, ["topics/p.geo/a.json"]);
+        let kept: Vec<(&str, &str)> = quarantined
+            .iter()
+            .map(|q| {
+                let error = q
+                    .error
+                    .strip_prefix("SQS message is not an S3 event notification: ");
+                (q.raw.as_str(), error.unwrap_or(&q.error))
+            })
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                (
+                    keyless,
+                    "1 of its 1 object-created records name no bucket or key"
+                ),
+                (
+                    half,
+                    "1 of its 2 object-created records name no bucket or key"
+                ),
+                (empty, "the S3 notification has no records"),
+            ]
+        );
+    }
 
     #[tokio::test]
     async fn a_local_file_reads_whole_or_in_part_as_its_bytes() {

@@ -714,10 +714,15 @@ async fn empty_and_torn_raw_objects_keep_every_whole_record_and_name_the_torn_pa
         .map(|r| r["error"].as_str().unwrap_or_default().to_string())
         .collect();
     assert!(
-        errors.iter().any(|e| e.contains("not a readable gzip stream")),
+        errors
+            .iter()
+            .any(|e| e.contains("not a readable gzip stream")),
         "{errors:?}"
     );
 
     let again = env.clean_landed().await;
-    assert_eq!((again.counts.rows_written, again.counts.quarantined), (0, 0));
+    assert_eq!(
+        (again.counts.rows_written, again.counts.quarantined),
+        (0, 0)
+    );
 }
