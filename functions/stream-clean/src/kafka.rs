@@ -193,6 +193,19 @@ pub async fn handle(
     }
 }
 
+/// Cleans a batch's records into the lake inputs [`handle`] appends (one per
+/// topic-partition), without writing anything: each record becomes one row in its input's
+/// columns or one quarantine entry.
+pub fn clean_event(event: &KafkaEvent) -> (Vec<Input>, StreamReport) {
+    let now = Utc::now();
+    let mut report = StreamReport::default();
+    let inputs = slices(event)
+        .iter()
+        .map(|slice| clean_slice(slice, now, &mut report).0)
+        .collect();
+    (inputs, report)
+}
+
 /// The batch's topic-partitions in key order, each one's records by offset. A record names its
 /// topic and partition itself; the group key is the fallback.
 fn slices(event: &KafkaEvent) -> Vec<PartitionSlice<'_>> {

@@ -171,6 +171,13 @@ pub async fn handle_any(
     Ok((response, outcome.report))
 }
 
+/// Cleans a batch's records into the lake inputs [`handle`] appends (one per shard), without
+/// writing anything: each record becomes one row in its input's columns or one quarantine entry.
+pub fn clean_event(event: &KinesisEvent) -> (Vec<Input>, StreamReport) {
+    let (inputs, _, report) = plan(event);
+    (inputs, report)
+}
+
 /// Cleans a batch's records into one lake input per shard (stream, shard id), and records
 /// alongside each input where each of its records goes, in delivery order.
 fn plan(event: &KinesisEvent) -> (Vec<Input>, Vec<Targets<'_>>, StreamReport) {
@@ -404,7 +411,7 @@ fn data_table(event: &KinesisEvent) -> Option<LakeTable> {
 }
 
 /// The stream an event source ARN names (`…:stream/<name>`).
-fn stream_of(arn: Option<&str>) -> &str {
+pub fn stream_of(arn: Option<&str>) -> &str {
     arn.and_then(|arn| arn.rsplit_once(":stream/").map(|(_, name)| name))
         .unwrap_or("unknown-stream")
 }
