@@ -11,8 +11,9 @@
 # Each run starts from the committed corpus (fuzz/corpus/<target>); what it adds goes to
 # ~/.cache/pinpipe/fuzz-corpus/<target> (merge it into the committed corpus with
 # `--merge`). A crash is written to fuzz/artifacts/<target>/ and the run fails, printing how to
-# reproduce it. Needs a nightly toolchain (installed with rustup when missing) and cargo-fuzz
-# (installed once into the cache).
+# reproduce it. Builds with the project's toolchain (set PINPIPE_FUZZ_TOOLCHAIN=nightly to use
+# another: without a sanitizer, libFuzzer's coverage instrumentation needs no nightly flags)
+# and cargo-fuzz (installed once into the cache).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -38,10 +39,8 @@ while [ $# -gt 0 ]; do
 done
 [ ${#chosen[@]} -gt 0 ] || chosen=("${TARGETS[@]}")
 
-if ! rustup toolchain list | grep -q '^nightly'; then
-  echo "==> installing the nightly toolchain (libFuzzer's coverage instrumentation needs it)"
-  rustup toolchain install nightly --profile minimal
-fi
+toolchain=()
+[ -z "${PINPIPE_FUZZ_TOOLCHAIN:-}" ] || toolchain=("+$PINPIPE_FUZZ_TOOLCHAIN")
 if [ ! -x "$TOOLS/bin/cargo-fuzz" ]; then
   echo "==> installing cargo-fuzz into $TOOLS (once)"
   cargo install cargo-fuzz --version 0.13.1 --locked --quiet --root "$TOOLS"
@@ -51,7 +50,7 @@ cd fuzz
 # No AddressSanitizer: the code is safe Rust, and without it each input runs several times
 # faster; panics and failed assertions are what the targets report.
 echo "==> building the fuzz targets (${profile[*]:-optimised})"
-cargo +nightly fuzz build "${profile[@]}" --sanitizer none
+cargo "${toolchain[@]}" fuzz build "${profile[@]}" --sanitizer none
 
 printf '%-15s %12s %10s %8s %8s\n' target inputs "inputs/s" corpus crashes >"$ROOT/fuzz/.last-run"
 failed=0
@@ -60,25 +59,25 @@ for target in "${chosen[@]}"; do
   log=$(mktemp)
   status=0
   # New inputs go to the first folder (outside the clone); the committed corpus is read only.
-  cargo +nightly fuzz run "${profile[@]}" --sanitizer none "$target" "$FOUND/$target" "corpus/$target" -- \
+  cargo "${toolchain[@]}" fuzz run "${profile[@]}" --sanitizer none "$target" "$FOUND/$target" "corpus/$target" -- \
     "${limit[@]}" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 >"$log" 2>&1 || status=$?
   runs=$(awk '/stat::number_of_executed_units/ { print $NF }' "$log" | tail -n 1)
   secs=$(awk '/^Done [0-9]+ runs in [0-9]+ second/ { print $5 }' "$log" | tail -n 1)
-  corpus=$(ls "$FOUND/$target" "corpus/$target" | sort -u | wc -l)
+  corpus=$(find "$FOUND/$target" "corpus/$target" -type f -printf '%f\n' | sort -u | wc -l)
   crashes=0
   if [ "$status" -ne 0 ]; then
     crashes=1
     failed=1
     echo "--- $target failed:" >&2
     grep -E "panicked|thread '|SUMMARY|Test unit written|Running:|ERROR" "$log" | head -n 20 >&2 || tail -n 30 "$log" >&2
-    echo "reproduce with: (cd fuzz && cargo +nightly fuzz run --sanitizer none $target <the artifact above>)" >&2
+    echo "reproduce with: (cd fuzz && cargo ${toolchain[*]} fuzz run ${profile[*]} --sanitizer none $target <the artifact above>)" >&2
   fi
   rate=$(( ${secs:-0} > 0 ? ${runs:-0} / ${secs:-1} : ${runs:-0} ))
   printf '%-15s %12s %10s %8s %8s\n' "$target" "${runs:-?}" "$rate" "$corpus" "$crashes" | tee -a "$ROOT/fuzz/.last-run"
   rm -f "$log"
   if [ "$merge" = 1 ] && [ "$status" -eq 0 ]; then
     # libFuzzer's merge adds to the first folder only the inputs that reach new code.
-    cargo +nightly fuzz run "${profile[@]}" --sanitizer none "$target" "corpus/$target" "$FOUND/$target" -- \
+    cargo "${toolchain[@]}" fuzz run "${profile[@]}" --sanitizer none "$target" "corpus/$target" "$FOUND/$target" -- \
       -merge=1 >/dev/null 2>&1 || echo "merging $target's new inputs failed" >&2
   fi
 done

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every check and test of the project, as CI runs it: the SAM template's lint, formatting,
 # clippy, then the whole test suite against local services it starts here (PostgreSQL, moto
-# for S3/SQS/Kinesis, and the Tansu broker for Kafka) and stops on exit. Needs the Rust toolchain and python3; builds into
-# a cache outside the clone so repeated runs are fast (override with CARGO_TARGET_DIR).
+# for S3/SQS/Kinesis, and the Tansu broker for Kafka) and stops on exit, then every fuzz
+# target briefly. Needs the Rust toolchain and python3; builds into a cache outside the clone
+# so repeated runs are fast (override with CARGO_TARGET_DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pinpipe/target}"
@@ -111,6 +112,7 @@ CARGO_TARGET_DIR="$HOME/.cache/pinpipe/lambda-target" scripts/lambda-sizes.sh --
 
 echo "==> cargo fmt --check"
 cargo fmt --all --check
+cargo fmt --manifest-path fuzz/Cargo.toml --check
 echo "==> unused dependencies (cargo-machete, installed once into the cache)"
 if [ ! -x "$TOOLS/bin/cargo-machete" ]; then
   cargo install cargo-machete --version 0.9.2 --locked --quiet --root "$TOOLS"
@@ -144,4 +146,11 @@ status=0
 cargo test --workspace --locked 2>&1 | tee "$log" || status=$?
 # One closing line for the whole suite (cargo prints one per test binary).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+
+# Every fuzz target from its committed corpus, for a few seconds each (scripts/fuzz.sh runs
+# them longer). Unoptimised, so the instrumented build stays near ten minutes.
+echo "==> fuzz targets, a few seconds each (scripts/fuzz.sh --smoke)"
+fuzz_status=0
+scripts/fuzz.sh --smoke || fuzz_status=$?
+[ "$status" -ne 0 ] || status=$fuzz_status
 exit "$status"
