@@ -532,18 +532,14 @@ async fn put_bytes(env: &Landing, key: &str, bytes: Vec<u8>) {
 /// UTF-8 (or an object that cannot be read at all) is quarantined with its exact bytes.
 #[tokio::test]
 async fn raw_objects_with_a_bom_or_gzip_lose_nothing_and_quarantine_keeps_exact_bytes() {
-    use std::io::Write;
     let env = Landing::new();
     let mut with_bom = b"\xef\xbb\xbf".to_vec();
     with_bom.extend((fixture_lines("geo").join("\n") + "\n").as_bytes());
     put_bytes(&env, "topics/p.geo/dt=2026-11-28/bom.ndjson", with_bom).await;
-    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gzip.write_all((fixture_lines("pin").join("\n") + "\n").as_bytes())
-        .unwrap();
     put_bytes(
         &env,
         "topics/p.pin/dt=2026-11-28/pins.ndjson.gz",
-        gzip.finish().unwrap(),
+        gzipped_fixture("pin"),
     )
     .await;
     let bad_line = b"{\"ind\": 1, \"first_name\": \"\xff\xfe\", \"age\": \"x\"}".to_vec();
@@ -651,7 +647,6 @@ async fn object_keys_with_non_ascii_hash_percent_or_question_mark_are_not_skippe
 /// its exact bytes: nothing vanishes, and a second run changes nothing.
 #[tokio::test]
 async fn empty_and_torn_raw_objects_keep_every_whole_record_and_name_the_torn_part() {
-    use std::io::Write;
     let env = Landing::new();
     put_bytes(&env, "topics/p.pin/dt=2026-12-04/empty.ndjson", Vec::new()).await;
     let geo = fixture_lines("geo").join("\n");
@@ -663,10 +658,7 @@ async fn empty_and_torn_raw_objects_keep_every_whole_record_and_name_the_torn_pa
         geo[..cut].as_bytes().to_vec(),
     )
     .await;
-    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gzip.write_all((fixture_lines("user").join("\n") + "\n").as_bytes())
-        .unwrap();
-    let gzip = gzip.finish().unwrap();
+    let gzip = gzipped_fixture("user");
     let cut_gzip = gzip[..gzip.len() / 2].to_vec();
     put_bytes(
         &env,
@@ -725,4 +717,13 @@ async fn empty_and_torn_raw_objects_keep_every_whole_record_and_name_the_torn_pa
         (again.counts.rows_written, again.counts.quarantined),
         (0, 0)
     );
+}
+
+/// A fixture's records as one gzip NDJSON object.
+fn gzipped_fixture(kind: &str) -> Vec<u8> {
+    use std::io::Write;
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gzip.write_all((fixture_lines(kind).join("\n") + "\n").as_bytes())
+        .unwrap();
+    gzip.finish().unwrap()
 }
