@@ -215,13 +215,11 @@ async fn client(
     answered: Arc<AtomicUsize>,
 ) {
     let http = reqwest::Client::new();
-    let mut posts = PostGenerator::new(c as u64);
+    let posts = PostGenerator::new(c as u64);
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut n: i64 = 0;
-    'posts: while let Some(mut post) = posts.next() {
+    'posts: for (n, mut post) in (0_i64..).zip(posts) {
         let ind = c as i64 * 1_000_000_000 + n;
-        n += 1;
         post.pin["index"] = ind.into();
         post.geo["ind"] = ind.into();
         post.user["ind"] = ind.into();

@@ -651,11 +651,11 @@ async fn empty_and_torn_raw_objects_keep_every_whole_record_and_name_the_torn_pa
     put_bytes(&env, "topics/p.pin/dt=2026-12-04/empty.ndjson", Vec::new()).await;
     let geo = fixture_lines("geo").join("\n");
     let cut = geo.len() - 20;
-    let torn_line = geo[geo.rfind('\n').unwrap() + 1..cut].as_bytes().to_vec();
+    let torn_line = geo.as_bytes()[geo.rfind('\n').unwrap() + 1..cut].to_vec();
     put_bytes(
         &env,
         "topics/p.geo/dt=2026-12-04/torn.ndjson",
-        geo[..cut].as_bytes().to_vec(),
+        geo.as_bytes()[..cut].to_vec(),
     )
     .await;
     let gzip = gzipped_fixture("user");
